@@ -1,0 +1,122 @@
+"""The value that flows from the scraper to the provider: what one chat needs.
+
+Frozen and typed (after crawlee's value objects); secrets never appear in
+``repr``. :meth:`Credentials.to_dict` / :meth:`Credentials.from_dict` are the
+JSON form used by the credential store and by ``--export`` / ``--import``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+from scraper.errors import ProtocolError
+
+Generation = Literal["legacy", "aipkit"]
+Source = Literal["http", "browser"]
+
+#: A WordPress nonce verifies in the tick it was made in and the next one;
+#: ticks are 12 h long, so a nonce read from a page lives at least 12 h.
+NONCE_MIN_LIFETIME = 12 * 3600.0
+
+#: Cookie names that carry a bot-protection clearance (bound to UA and IP).
+CLEARANCE_COOKIES = frozenset({"cf_clearance"})
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Cookie:
+    """One cookie with the attributes a jar needs to send it back correctly."""
+
+    name: str
+    value: str = field(repr=False)
+    domain: str = ""
+    path: str = "/"
+    expires: float | None = None  # unix time; None: a session cookie
+    secure: bool = False
+    http_only: bool = False
+    same_site: str | None = None
+
+    def expired(self, now: float | None = None) -> bool:
+        return self.expires is not None and self.expires <= (time.time() if now is None else now)
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """Everything one chat with a site needs, and how long it stays good.
+
+    ``site`` is the origin (``https://chatgptfree.ai``) and ``proxy`` the proxy
+    URL it was obtained through (or ``""``): the store keys on both, because a
+    clearance cookie is bound to the exit address.
+    """
+
+    site: str
+    generation: Generation
+    nonce: str = field(repr=False)
+    post_id: int
+    bot_id: int
+    ajax_url: str
+    page_url: str
+    user_agent: str
+    source: Source
+    obtained_at: float
+    expires_at: float
+    proxy: str = field(default="", repr=False)
+    cookies: tuple[Cookie, ...] = ()
+    #: legacy: the ``url`` form field (the plugin's ``data-url``)
+    referer_url: str = ""
+    #: legacy: ``shortcode`` or ``widget`` (which action and identity to send)
+    widget_type: str = "shortcode"
+    #: the guest's quota key: aipkit ``session_id`` (uuid4), legacy client id
+    session_id: str = field(default="", repr=False)
+
+    def fresh(self, now: float | None = None) -> bool:
+        """True while the nonce and every clearance cookie are still good."""
+        return (time.time() if now is None else now) < self.expires_at
+
+    def with_nonce(self, nonce: str, now: float | None = None) -> Credentials:
+        """A copy holding a newly issued nonce (aipkit's nonce refresh)."""
+        now = time.time() if now is None else now
+        return replace(self, nonce=nonce, expires_at=expiry(now, self.cookies))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["cookies"] = [asdict(c) for c in self.cookies]
+        data["format"] = FORMAT_VERSION
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Credentials:
+        """Inverse of :meth:`to_dict`; raises :class:`ProtocolError` on a malformed entry."""
+        try:
+            if data.get("format", FORMAT_VERSION) != FORMAT_VERSION:
+                raise ValueError(f"unknown format {data.get('format')!r}")
+            fields = {k: v for k, v in data.items() if k != "format"}
+            cookies = tuple(Cookie(**c) for c in fields.pop("cookies", []))
+            creds = cls(**fields, cookies=cookies)
+            if creds.generation not in ("legacy", "aipkit") or creds.source not in (
+                "http",
+                "browser",
+            ):
+                raise ValueError("unknown generation or source")
+            for name in ("nonce", "ajax_url", "site", "user_agent"):
+                if not isinstance(getattr(creds, name), str):
+                    raise ValueError(f"{name} is not a string")
+            return creds
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise ProtocolError(f"stored credentials are malformed ({exc})") from None
+
+
+def expiry(obtained_at: float, cookies: tuple[Cookie, ...] | list[Cookie]) -> float:
+    """When credentials obtained at ``obtained_at`` stop being good.
+
+    The nonce lives at least :data:`NONCE_MIN_LIFETIME`; a clearance cookie
+    lives until its own expiry. The earlier of the two wins.
+    """
+    end = obtained_at + NONCE_MIN_LIFETIME
+    for cookie in cookies:
+        if cookie.name in CLEARANCE_COOKIES and cookie.expires is not None:
+            end = min(end, cookie.expires)
+    return end
