@@ -1,0 +1,114 @@
+"""``python -m sandbox``: serve the imitation site by hand until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from typing import Any
+
+from ._config import AIPKIT_ERRORS, LEGACY_ERRORS
+from ._server import running
+
+EXAMPLES = """\
+examples:
+  python -m sandbox --generation aipkit
+  python -m sandbox --generation legacy --port 8081 --tick-seconds 30
+  python -m sandbox --generation legacy --challenge --clearance-ttl 60
+  python -m sandbox --generation aipkit --answer-bytes 20000 --chunk-delay 0.05
+  python -m sandbox --generation legacy --hard-block
+  python -m sandbox --generation aipkit --reply-error api_error
+
+The site is a local imitation for tests; it is not chatgptfree.ai.
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m sandbox",
+        description="Serve a local imitation of a WordPress 'ChatGPT Free' site running the "
+        "AI Power chat plugin (legacy 1.x or aipkit 2.x), optionally behind a "
+        "Cloudflare-like challenge, block or rate limit.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--generation", choices=["legacy", "aipkit"], default="aipkit")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
+    parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    edge = parser.add_mutually_exclusive_group()
+    edge.add_argument("--challenge", action="store_true", help="JavaScript challenge (403)")
+    edge.add_argument("--hard-block", action="store_true", help="Cloudflare 1020 block (403)")
+    edge.add_argument("--rate-limit", action="store_true", help="429 with Retry-After")
+    parser.add_argument("--clearance-ttl", type=float, help="cf_clearance lifetime, seconds")
+    parser.add_argument("--retry-after", type=int, help="Retry-After seconds for --rate-limit")
+    parser.add_argument("--tick-seconds", type=float, help="WordPress nonce tick (43200)")
+    parser.add_argument("--answer-bytes", type=int, help="long answers of exactly N bytes")
+    parser.add_argument("--chunk-delay", type=float, help="seconds between deltas")
+    parser.add_argument("--no-streaming", action="store_true", help="legacy: JSON replies")
+    parser.add_argument(
+        "--legacy-markup", choices=["shortcode", "widget", "both"], help="legacy page element"
+    )
+    parser.add_argument("--legacy-template", choices=["1.8", "1.7", "compact"])
+    parser.add_argument(
+        "--reply-error",
+        choices=sorted(LEGACY_ERRORS | AIPKIT_ERRORS),
+        help="make chat replies fail this way",
+    )
+    return parser
+
+
+def _config_fields(args: argparse.Namespace) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for name in (
+        "clearance_ttl",
+        "retry_after",
+        "tick_seconds",
+        "answer_bytes",
+        "chunk_delay",
+        "legacy_markup",
+        "legacy_template",
+        "reply_error",
+    ):
+        value = getattr(args, name)
+        if value is not None:
+            fields[name] = value
+    if args.no_streaming:
+        fields["streaming"] = False
+    return fields
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with running(
+        generation=args.generation,
+        challenge=args.challenge,
+        hard_block=args.hard_block,
+        rate_limit=args.rate_limit,
+        port=args.port,
+        host=args.host,
+        **_config_fields(args),
+    ) as site:
+        print(
+            f"sandbox: local imitation of a ChatGPT Free site ({args.generation}) "
+            f"at {site.url} - for testing only, not the real site; Ctrl-C to stop",
+            flush=True,
+        )
+        await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        asyncio.run(_serve(args))
+    except ValueError as exc:  # a SiteConfig value the site cannot act on
+        print(f"sandbox: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""``Site``: the handle a test holds on a running imitation — its URL, live config,
+request counters and the server-side state the handlers share."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from . import _clearance
+from ._config import SiteConfig
+from ._nonce import AIPKIT_CHAT_ACTION, LEGACY_CHAT_ACTION, Nonces
+from ._store import AipkitStore
+
+
+@dataclass
+class PendingChallenge:
+    """A challenge page handed out and not yet solved."""
+
+    answer: str
+    expires: float
+
+
+class Site:
+    """A running imitation site.
+
+    Attributes:
+        url: origin, e.g. ``"http://127.0.0.1:41234"`` (no trailing slash).
+        config: the live ``SiteConfig``; changes apply to the next request.
+        hits: ``Counter`` of requests that reached the site — ``"GET /"``,
+            ``"GET /chat/"`` (any method and path that is not admin-ajax),
+            ``"admin-ajax:<action>"`` (action as sent, ``""`` if none) — and of what
+            the edge did: ``"challenge"`` (challenge pages served), ``"clearance"``
+            (challenges solved), ``"challenge_failed"`` (wrong answers),
+            ``"blocked"``, ``"rate_limited"``.
+    """
+
+    def __init__(self, config: SiteConfig) -> None:
+        self.config = config
+        self.url = ""
+        self.hits: Counter[str] = Counter()
+        self.nonces = Nonces(lambda: self.config.tick_seconds)
+        self.store = AipkitStore()
+        self.clearance_secret = secrets.token_bytes(32)
+        self.challenges: dict[str, PendingChallenge] = {}
+        # Set when the server shuts down: stalled streams wait on it instead of forever.
+        self.closing = asyncio.Event()
+
+    def nonce(self, action: str | None = None) -> str:
+        """The nonce the site issues right now (for the generation's chat action by default)."""
+        if action is None:
+            action = (
+                LEGACY_CHAT_ACTION if self.config.generation == "legacy" else AIPKIT_CHAT_ACTION
+            )
+        return self.nonces.create(action)
+
+    def page_nonce(self, action: str) -> str:
+        """The nonce printed into pages: a current one, unless a stale cached copy
+        is being imitated (``config.page_nonce``)."""
+        return self.config.page_nonce or self.nonces.create(action)
+
+    def rotate_nonce(self) -> None:
+        """Change the secret salt: every nonce issued so far stops verifying."""
+        self.nonces.rotate()
+
+    def reset_hits(self) -> None:
+        self.hits.clear()
+
+    def history(self, session_id: str, bot_id: int, conversation_uuid: str) -> list[str]:
+        """aipkit: the user messages the server holds for this conversation, oldest first."""
+        return self.store.user_messages((session_id, int(bot_id), conversation_uuid))
+
+    def issue_clearance(self, user_agent: str, address: str = "127.0.0.1") -> str:
+        """A valid ``cf_clearance`` value for this UA and client address, as if a
+        browser had solved the challenge (for tests that do not drive a browser)."""
+        return _clearance.issue(self.clearance_secret, user_agent, address, time.time())
+
+
+SITE_KEY = web.AppKey("sandbox_site", Site)
