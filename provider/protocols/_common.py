@@ -1,0 +1,127 @@
+"""What both plugin generations' chat code needs: reading replies safely and the retry signals."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+
+from provider.sse import Event, SSEParser
+from scraper.errors import (
+    ChallengeError,
+    NetworkError,
+    ProtocolError,
+    SessionExpiredError,
+)
+from scraper.http import check_proxy_reply
+from scraper.verdict import verdict
+
+log = logging.getLogger(__name__)
+
+#: A JSON reply (not a stream) is small; past this it is not the plugin talking.
+MAX_JSON_BYTES = 4 * 1024 * 1024
+#: Enough of an HTML body to tell a challenge page from anything else.
+SNIFF_BYTES = 64 * 1024
+
+
+class StaleCredentials(SessionExpiredError):
+    """Internal signal: the site no longer accepts the credentials. The provider
+    refreshes them once and resends the message once."""
+
+
+class NonceRejected(StaleCredentials):
+    """Internal signal: the site said the nonce is bad (expired, or read from a cached page)."""
+
+
+class ActionUnknown(StaleCredentials):
+    """Internal signal: the site does not know the chat action (its plugin changed generation)."""
+
+
+class Challenged(ChallengeError):
+    """Internal signal: a request with stored credentials met a challenge again."""
+
+
+def reply_kind(resp: aiohttp.ClientResponse) -> str:
+    """``stream``, ``json`` or ``other`` from the Content-Type (the plugin sets it reliably)."""
+    ctype = resp.headers.get("Content-Type", "").lower()
+    if "text/event-stream" in ctype:
+        return "stream"
+    if "json" in ctype:
+        return "json"
+    return "other"
+
+
+async def read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    body = bytearray()
+    async for chunk in resp.content.iter_chunked(65536):
+        body += chunk
+        if len(body) > limit:
+            raise ProtocolError(
+                f"the site's reply is over {limit:,} bytes where a short one was due"
+            )
+    return bytes(body)
+
+
+async def read_json(resp: aiohttp.ClientResponse) -> Any:
+    """The reply as JSON, or None for WordPress's bare ``0`` / ``-1`` answers."""
+    body = await read_limited(resp, MAX_JSON_BYTES)
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise ProtocolError(
+            f"the site answered HTTP {resp.status} with a body that is not JSON "
+            f"({len(body)} bytes): the plugin may have changed"
+        ) from None
+
+
+async def check_not_page(resp: aiohttp.ClientResponse, what: str) -> None:
+    """Raise the right error when ``resp`` is an HTML page (or junk) where a reply was due.
+
+    This is the original client's silent failure — a challenge page with
+    status 200 yielded nothing — turned into a clear error.
+    """
+    check_proxy_reply(resp.status, None)
+    body = (await read_limited(resp, MAX_JSON_BYTES))[:SNIFF_BYTES]
+    found = verdict(resp.status, {k.lower(): v for k, v in resp.headers.items()}, body)
+    if found.kind == "challenge":
+        raise Challenged(f"{what}: bot protection answered with a challenge ({found.evidence})")
+    found.raise_for_access(str(resp.url))
+    text = body.strip()[:1].decode("ascii", "replace")
+    if text in ("0", "") and resp.status == 400:
+        raise ActionUnknown(
+            f"{what}: the site does not know the chat action (HTTP 400, body '0'): "
+            "its plugin was removed or changed generation"
+        )
+    if body.strip() == b"-1":
+        raise NonceRejected(f"{what}: the site rejected the nonce (body '-1')")
+    raise ProtocolError(
+        f"{what}: expected the plugin's reply, got HTTP {resp.status} "
+        f"{resp.headers.get('Content-Type', 'without a content type')}: the site may have changed"
+    )
+
+
+async def events(resp: aiohttp.ClientResponse) -> AsyncIterator[Event]:
+    """The reply's SSE events as they arrive (reads are bounded by the session's sock_read)."""
+    parser = SSEParser()
+    feed = parser.feed
+    try:
+        async for chunk in resp.content.iter_any():
+            for event in feed(chunk):
+                yield event
+        for event in parser.end():
+            yield event
+    except aiohttp.ClientPayloadError as exc:
+        raise NetworkError(
+            f"the connection broke in the middle of the answer ({type(exc).__name__}); "
+            "what arrived before was delivered: retry to get the whole answer"
+        ) from None
+
+
+def cut_short() -> NetworkError:
+    return NetworkError(
+        "the site closed the stream before the answer finished; what arrived before was "
+        "delivered: retry to get the whole answer"
+    )

@@ -1,0 +1,219 @@
+"""The aipkit generation (AI Power 2.x, "AI Puffer"): cache the message, then stream it.
+
+1. ``POST aipkit_cache_sse_message`` → a one-time ``cache_key`` (60 s).
+2. ``GET aipkit_frontend_chat_stream`` → an event stream: a 4096-space comment,
+   ``message_start``, unnamed ``{"delta": …}`` events, named non-text events,
+   ``done``. ``error`` is final whether or not ``done`` follows.
+
+The server keeps the conversation per (session_id, bot, conversation_uuid):
+each call here opens a fresh conversation and sends the whole prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import string
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+
+from provider.protocols._common import (
+    NonceRejected,
+    check_not_page,
+    cut_short,
+    events,
+    read_json,
+    reply_kind,
+)
+from provider.sse import Event
+from scraper.credentials import Credentials
+from scraper.errors import (
+    AccessError,
+    BlockedError,
+    InvalidInputError,
+    MessageRejectedError,
+    ProtocolError,
+    QuotaExceededError,
+    UpstreamError,
+)
+from scraper.http import request_headers
+
+log = logging.getLogger(__name__)
+
+_ALNUM = string.ascii_letters + string.digits
+
+#: Error texts that mean "get a fresh nonce", as the plugin's own page script reads them.
+NONCE_HINTS = ("security check", "nonce", "session has expired")
+
+
+def _timeout(read_timeout: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=None, sock_connect=read_timeout, sock_read=read_timeout)
+
+
+def _headers(creds: Credentials, accept: str) -> dict[str, str]:
+    headers = request_headers(creds.user_agent, referer=creds.page_url)
+    headers["Origin"] = creds.site
+    headers["Accept"] = accept
+    return headers
+
+
+async def cache_message(
+    session: aiohttp.ClientSession, creds: Credentials, prompt: str, *, read_timeout: float
+) -> str:
+    """Step 1: hand the message to the site; returns its one-time cache key."""
+    msg_id = f"aipkit-client-msg-{creds.bot_id}-{int(time.time() * 1000)}-" + "".join(
+        secrets.choice(_ALNUM) for _ in range(5)
+    )
+    async with session.post(
+        creds.ajax_url,
+        data={
+            "action": "aipkit_cache_sse_message",
+            "message": prompt,
+            "_ajax_nonce": creds.nonce,
+            "bot_id": str(creds.bot_id),
+            "user_client_message_id": msg_id,
+        },
+        headers=_headers(creds, "application/json, */*;q=0.8"),
+        timeout=_timeout(read_timeout),
+        allow_redirects=False,
+    ) as resp:
+        if reply_kind(resp) != "json":
+            await check_not_page(resp, "caching the message")
+        reply = await read_json(resp)
+    if isinstance(reply, dict) and reply.get("success") is True:
+        key = (
+            reply.get("data", {}).get("cache_key") if isinstance(reply.get("data"), dict) else None
+        )
+        if isinstance(key, str) and key:
+            return key
+    data = reply.get("data") if isinstance(reply, dict) else None
+    code = data.get("code") if isinstance(data, dict) else None
+    text = str(data.get("message", "")) if isinstance(data, dict) else ""
+    if code == "nonce_failure_cache_sse" or _mentions_nonce(text):
+        raise NonceRejected("the site rejected the nonce (it expired or the page was cached)")
+    if code == "empty_data_to_cache":
+        raise InvalidInputError("the site received an empty message: send some text")
+    if code == "cors_denied":
+        raise BlockedError(f"the site refuses this origin: {text[:200]!r}")
+    raise ProtocolError(
+        f"caching the message failed (HTTP {resp.status}, code {code!r}): "
+        "the plugin may have changed"
+    )
+
+
+def stream_params(creds: Credentials, cache_key: str) -> dict[str, str]:
+    """The stream request's query, in the plugin's order (``_ajax_nonce`` last)."""
+    params = {
+        "action": "aipkit_frontend_chat_stream",
+        "cache_key": cache_key,
+        "bot_id": str(creds.bot_id),
+        "session_id": creds.session_id,
+        "conversation_uuid": str(uuid.uuid4()),
+    }
+    if creds.post_id > 0:
+        params["post_id"] = str(creds.post_id)
+    params["_ts"] = str(int(time.time() * 1000))
+    params["_ajax_nonce"] = creds.nonce
+    return params
+
+
+async def chat(
+    session: aiohttp.ClientSession, creds: Credentials, prompt: str, *, read_timeout: float
+) -> AsyncIterator[str]:
+    """Send ``prompt``; yield the answer's text as it streams in."""
+    cache_key = await cache_message(session, creds, prompt, read_timeout=read_timeout)
+    async with session.get(
+        creds.ajax_url,
+        params=stream_params(creds, cache_key),
+        headers=_headers(creds, "text/event-stream"),
+        timeout=_timeout(read_timeout),
+        allow_redirects=False,
+    ) as resp:
+        if reply_kind(resp) != "stream" or resp.status != 200:
+            await check_not_page(resp, "opening the answer stream")
+        async for text in stream_text(events(resp)):
+            yield text
+
+
+async def stream_text(source: AsyncIterator[Event]) -> AsyncIterator[str]:
+    """Text chunks from an aipkit event stream; raises the error it reports."""
+    async for event in source:
+        name = event.event
+        if name in ("", "message"):
+            delta = _field(event.data, "delta")
+            if isinstance(delta, str) and delta:
+                yield delta
+        elif name == "done":
+            return
+        elif name == "error":
+            raise error_from(str(_field(event.data, "error") or event.data))
+        elif name == "warning":
+            log.warning("the site flagged the answer: %s", str(_field(event.data, "error"))[:200])
+        # message_start, status, openai_response_id, citations, … carry no text.
+    raise cut_short()
+
+
+def _field(data: str, key: str) -> Any:
+    try:
+        obj = json.loads(data)
+    except ValueError:
+        log.debug("skipping a stream event that is not JSON (%d chars)", len(data))
+        return None
+    return obj.get(key) if isinstance(obj, dict) else None
+
+
+def _mentions_nonce(text: str) -> bool:
+    low = text.lower()
+    return any(hint in low for hint in NONCE_HINTS)
+
+
+def error_from(text: str) -> Exception:
+    """The project's error for an ``event: error`` text (several are configurable on the site)."""
+    short = text.strip()[:300]
+    low = short.lower()
+    if _mentions_nonce(short):
+        return NonceRejected("the site rejected the nonce (it expired or the page was cached)")
+    if "quota" in low or "limit" in low:
+        return QuotaExceededError(
+            f"the site's guest quota is used up: {short!r}; wait for the next period"
+        )
+    if "disabled for guests" in low:
+        return AccessError(f"the site allows no guest chats: {short!r}")
+    if "ip address has been blocked" in low or "blocked" in low:
+        return MessageRejectedError(f"the site bans this visitor's address: {short!r}")
+    if "prohibited" in low or "flagged" in low or "moderation" in low:
+        return MessageRejectedError(f"the site rejected the message: {short!r}; rephrase it")
+    if "cannot be empty" in low:
+        return InvalidInputError("the site received an empty message: send some text")
+    if low.startswith(("api error", "connection error")):
+        return UpstreamError(f"the site's AI backend failed: {short!r}; retry later")
+    if "cache" in low or "chatbot" in low or "conversation id" in low or "session id" in low:
+        return ProtocolError(
+            f"the site refused the request: {short!r}; the plugin may have changed"
+        )
+    return UpstreamError(f"the site reported an error: {short!r}")
+
+
+async def new_nonce(
+    session: aiohttp.ClientSession, creds: Credentials, *, read_timeout: float
+) -> str | None:
+    """A fresh nonce from ``aipkit_get_frontend_chat_nonce`` (as the plugin's script asks),
+    or None when the site will not give one (then the page is read again)."""
+    async with session.post(
+        creds.ajax_url,
+        data={"action": "aipkit_get_frontend_chat_nonce", "bot_id": str(creds.bot_id)},
+        headers=_headers(creds, "application/json, */*;q=0.8"),
+        timeout=_timeout(read_timeout),
+        allow_redirects=False,
+    ) as resp:
+        if reply_kind(resp) != "json" or resp.status != 200:
+            return None
+        reply = await read_json(resp)
+    data = reply.get("data") if isinstance(reply, dict) and reply.get("success") else None
+    nonce = data.get("nonce") if isinstance(data, dict) else None
+    return nonce if isinstance(nonce, str) and 0 < len(nonce) <= 64 else None

@@ -1,0 +1,183 @@
+"""The legacy generation (AI Power 1.x, ``wpaicg``): one form POST, OpenAI chunks back.
+
+The reply is either an event stream of upstream OpenAI chunks (ended by a
+finish chunk and ``[DONE]``, then — on the same body, no newline — a JSON
+summary we must never show), or one JSON object when the site does not stream.
+Errors arrive as JSON, as single events, or as a fake answer made of the
+upstream's error text (named ``message`` events with minimal chunk objects).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+
+from provider.protocols._common import (
+    NonceRejected,
+    check_not_page,
+    cut_short,
+    events,
+    read_json,
+    reply_kind,
+)
+from scraper.credentials import Credentials
+from scraper.errors import (
+    InvalidInputError,
+    MessageRejectedError,
+    ProtocolError,
+    QuotaExceededError,
+    UpstreamError,
+)
+from scraper.http import request_headers
+
+log = logging.getLogger(__name__)
+
+#: Every wording of "bad nonce" the plugin has used (1.8, 1.7, the oldest).
+NONCE_FAILURES = ("Nonce verification failed", "Invalid nonce", "Security check")
+FINISH_REASONS = ("stop", "length")
+#: Words in the plugin's default texts for bans, banned words and moderation.
+REJECTION_HINTS = ("not allowed to access", "prohibited", "flagged", "inappropriate", "banned")
+
+
+def form(creds: Credentials, prompt: str) -> dict[str, str]:
+    """The fields the plugin's own script sends for one message."""
+    widget = creds.widget_type == "widget"
+    identity = (
+        f"custom_bot_{creds.bot_id}" if creds.bot_id else ("widget" if widget else "shortcode")
+    )
+    return {
+        "_wpnonce": creds.nonce,
+        "post_id": str(creds.post_id),
+        "url": creds.referer_url or creds.site,
+        "action": "wpaicg_chatbox_message" if widget else "wpaicg_chat_shortcode_message",
+        "message": prompt,
+        "bot_id": str(creds.bot_id),
+        "chatbot_identity": identity,
+        "wpaicg_chat_client_id": creds.session_id,
+    }
+
+
+async def chat(
+    session: aiohttp.ClientSession, creds: Credentials, prompt: str, *, read_timeout: float
+) -> AsyncIterator[str]:
+    """Send ``prompt``; yield the answer's text as it streams in."""
+    headers = request_headers(creds.user_agent, referer=creds.page_url)
+    headers["Origin"] = creds.site
+    headers["Accept"] = "text/event-stream, application/json;q=0.9, */*;q=0.8"
+    async with session.post(
+        creds.ajax_url,
+        data=form(creds, prompt),
+        headers=headers,
+        timeout=aiohttp.ClientTimeout(
+            total=None, sock_connect=read_timeout, sock_read=read_timeout
+        ),
+        allow_redirects=False,
+    ) as resp:
+        kind = reply_kind(resp)
+        if kind == "json":
+            yield answer_from_json(await read_json(resp))
+            return
+        if kind != "stream" or resp.status != 200:
+            await check_not_page(resp, "sending the message")
+        async for text in stream_text(events(resp)):
+            yield text
+
+
+async def stream_text(source: AsyncIterator[Any]) -> AsyncIterator[str]:
+    """Text chunks from the plugin's event stream; raises the error it reports.
+
+    Stops at the finish chunk or ``[DONE]`` — whichever comes first — so the
+    trailing JSON summary is never read, let alone shown.
+    """
+    error_words: list[str] | None = None  # the upstream-failure shape, being collected
+    async for event in source:
+        data = event.data
+        if data == "[DONE]":
+            break
+        if data == "[LIMITED]":
+            raise UpstreamError(
+                "the site's AI backend failed (the plugin ended the stream with [LIMITED]); "
+                "retry later"
+            )
+        try:
+            obj = json.loads(data)
+        except ValueError:
+            log.debug("skipping a stream event that is not JSON (%d chars)", len(data))
+            continue
+        if not isinstance(obj, dict):
+            continue
+        if _is_error(obj):
+            raise error_from(obj)
+        choices = obj.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            continue
+        choice = choices[0]
+        delta = choice.get("delta")
+        text = delta.get("content") if isinstance(delta, dict) else choice.get("text")
+        if event.event == "message" and "id" not in obj and "object" not in obj:
+            # The plugin's upstream-failure shape: the error text as fake word
+            # chunks. Real answers come as full chunk objects in unnamed events.
+            if error_words is None:
+                error_words = []
+            if isinstance(text, str):
+                error_words.append(text)
+        elif isinstance(text, str) and text:
+            yield text
+        if choice.get("finish_reason") in FINISH_REASONS:
+            if error_words is not None:
+                raise UpstreamError(
+                    f"the site's AI backend failed: {''.join(error_words).strip()[:300]}; "
+                    "retry later (the site's operator has to fix this if it persists)"
+                )
+            return
+    else:
+        raise cut_short()
+    if error_words is not None:
+        raise UpstreamError(f"the site's AI backend failed: {''.join(error_words).strip()[:300]}")
+
+
+def _is_error(obj: dict[str, Any]) -> bool:
+    return obj.get("status") == "error" or any(
+        obj.get(flag) for flag in ("tokenLimitReached", "ipBanned", "messageFlagged", "modflag")
+    )
+
+
+def error_from(obj: dict[str, Any]) -> Exception:
+    """The project's error for one of the plugin's error objects."""
+    msg = str(obj.get("msg") or "").strip()
+    short = msg[:300]
+    if obj.get("tokenLimitReached"):
+        return QuotaExceededError(
+            f"the site's token limit for guests is reached: {short!r}; wait for the next period"
+        )
+    if obj.get("ipBanned"):
+        return MessageRejectedError(f"the site bans this visitor's address: {short!r}")
+    if obj.get("messageFlagged") or obj.get("modflag"):
+        return MessageRejectedError(f"the site rejected the message: {short!r}; rephrase it")
+    low = msg.lower()
+    if obj.get("status") == "error" and any(w in low for w in REJECTION_HINTS):
+        # Not streaming, the plugin drops the flags and sends only the (default) text.
+        return MessageRejectedError(f"the site rejected the message: {short!r}")
+    if any(msg.startswith(w) for w in NONCE_FAILURES):
+        return NonceRejected("the site rejected the nonce (it expired or the page was cached)")
+    if msg.startswith("It appears that nothing was inputted"):
+        return InvalidInputError("the site received an empty message: send some text")
+    return UpstreamError(f"the site reported an error: {short!r}")
+
+
+def answer_from_json(obj: Any) -> str:
+    """The answer in a non-streaming reply, or the error it reports."""
+    if not isinstance(obj, dict):
+        raise ProtocolError("the site's JSON reply is not an object: the plugin may have changed")
+    if _is_error(obj):
+        raise error_from(obj)
+    data = obj.get("data")
+    if obj.get("status") == "success" and isinstance(data, str):
+        if not data:
+            raise UpstreamError("the site's AI backend returned an empty answer; retry later")
+        return data
+    raise ProtocolError("the site's JSON reply holds no answer: the plugin may have changed")

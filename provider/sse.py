@@ -1,0 +1,122 @@
+"""An incremental Server-Sent Events parser: bytes in, events out.
+
+Follows the WHATWG event-stream rules where they matter for this site:
+lines end in ``\\n``, ``\\r\\n`` or ``\\r``; ``field:value`` with at most one
+space stripped after the colon (``data:x`` and ``data: x`` both work); lines
+starting with ``:`` are comments; several ``data`` lines join with ``\\n``; a
+blank line dispatches the event; an unfinished event at end of stream is
+dropped (which is exactly what keeps legacy's trailing JSON out of the answer).
+
+Reads may split anything: an event, a line, a ``\\r\\n`` pair, a UTF-8
+character. Memory is bounded: a line longer than ``max_line`` bytes is
+skipped, not buffered (a hostile or broken server cannot make us hold it).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+__all__ = ["DEFAULT_MAX_LINE", "Event", "SSEParser"]
+
+log = logging.getLogger(__name__)
+
+#: A single SSE line longer than this is dropped. Real events here are a few
+#: hundred bytes; the 4096-space aipkit preamble is the longest legitimate line.
+DEFAULT_MAX_LINE = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One dispatched event. ``event`` is ``""`` when the stream named none."""
+
+    data: str
+    event: str = ""
+    id: str | None = None
+
+
+class SSEParser:
+    """Feed it the body as it arrives; it returns the events completed so far.
+
+    >>> p = SSEParser()
+    >>> p.feed(b"data: he")
+    []
+    >>> p.feed(b"llo\\n\\n")
+    [Event(data='hello', event='', id=None)]
+    """
+
+    __slots__ = ("_buf", "_data", "_event", "_id", "_max_line", "_skipping", "skipped_lines")
+
+    def __init__(self, max_line: int = DEFAULT_MAX_LINE) -> None:
+        self._buf = b""
+        self._data: list[str] = []
+        self._event = ""
+        self._id: str | None = None
+        self._max_line = max_line
+        self._skipping = False  # inside an over-long line: drop bytes up to its end
+        self.skipped_lines = 0
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        buf = self._buf + chunk if self._buf else chunk
+        if b"\r" in buf:
+            # A lone trailing \r may be the first half of \r\n: keep it back.
+            hold = buf.endswith(b"\r")
+            if hold:
+                buf = buf[:-1]
+            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            if hold:
+                buf += b"\r"
+        lines = buf.split(b"\n")
+        rest = lines.pop()
+        events: list[Event] = []
+        for line in lines:
+            if self._skipping:
+                self._skipping = False  # the over-long line ends here
+                continue
+            if len(line) > self._max_line:
+                self._skip()
+                continue
+            self._line(line, events)
+        if len(rest) > self._max_line:
+            if not self._skipping:
+                self._skip()
+            self._skipping = True
+            rest = b""
+        elif self._skipping:
+            rest = b""
+        self._buf = rest
+        return events
+
+    def end(self) -> list[Event]:
+        """Call at end of stream: a held-back ``\r`` still ends its line.
+
+        Whatever event is left unfinished after that is dropped, per the spec.
+        """
+        if self._buf.endswith(b"\r"):
+            return self.feed(b"\n")
+        return []
+
+    def _skip(self) -> None:
+        self.skipped_lines += 1
+        log.debug("skipped an SSE line longer than %d bytes", self._max_line)
+
+    def _line(self, raw: bytes, events: list[Event]) -> None:
+        if not raw:
+            if self._data:
+                events.append(Event("\n".join(self._data), self._event, self._id))
+            self._data = []
+            self._event = ""
+            return
+        if raw[0] == 0x3A:  # ':' comment (also aipkit's 4096-space preamble)
+            return
+        line = raw.decode("utf-8", "replace")
+        name, colon, value = line.partition(":")
+        if colon and value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id" and "\0" not in value:
+            self._id = value
+        # "retry" and unknown fields (or junk without a colon) are ignored, per the spec.

@@ -1,0 +1,342 @@
+"""ChatgptFree over plain HTTP against the sandbox, both plugin generations."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+import sandbox
+from provider import ChatgptFree, format_prompt
+from provider.errors import (
+    AccessError,
+    InvalidInputError,
+    MessageRejectedError,
+    ModelNotSupportedError,
+    NetworkError,
+    ProviderTimeoutError,
+    QuotaExceededError,
+    SessionExpiredError,
+    UpstreamError,
+)
+from tests.conftest import USER, chat, provider_for
+
+GENERATIONS = ["legacy", "aipkit"]
+
+
+def page_hits(site: sandbox.Site) -> int:
+    return site.hits["GET /chat/"] + site.hits["GET /"]
+
+
+def test_class_contract_matches_the_original() -> None:
+    assert ChatgptFree.url == "https://chatgptfree.ai"
+    assert ChatgptFree.working is True
+    assert ChatgptFree.default_model == "gpt-4o-mini-2024-07-18"
+    assert ChatgptFree.models == ["gpt-4o-mini-2024-07-18"]
+    assert ChatgptFree.model_aliases == {"gpt-4o-mini": "gpt-4o-mini-2024-07-18"}
+    assert ChatgptFree.get_model("") == ChatgptFree.default_model
+    assert ChatgptFree.get_model("gpt-4o-mini") == "gpt-4o-mini-2024-07-18"
+    with pytest.raises(
+        ModelNotSupportedError, match="Model is not supported: gpt-5 in: ChatgptFree"
+    ):
+        ChatgptFree.get_model("gpt-5")
+
+
+def test_format_prompt_is_the_originals() -> None:
+    assert format_prompt([{"role": "user", "content": "Hi"}]) == "Hi"
+    msgs = [
+        {"role": "system", "content": "Be brief"},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": ""},
+        {"role": "user", "content": "Again"},
+    ]
+    assert format_prompt(msgs) == "System: Be brief\nUser: Hi\nUser: Again\nAssistant:"
+    assert format_prompt(msgs, do_continue=True) == "System: Be brief\nUser: Hi\nUser: Again"
+    assert format_prompt(msgs, include_system=False) == "User: Hi\nUser: Again\nAssistant:"
+
+
+@pytest.mark.parametrize("generation", GENERATIONS)
+async def test_chat_streams_the_answer_in_chunks(generation: str, cache_dir: Path) -> None:
+    async with sandbox.running(generation=generation) as site:
+        provider = provider_for(site.url, cache_dir)
+        chunks = [
+            c
+            async for c in provider.create_async_generator(
+                "gpt-4o-mini", USER, stream=True, api_key="ignored"
+            )
+        ]
+        assert "".join(chunks) == "You said: Hello sandbox"
+        assert len(chunks) > 1
+        assert page_hits(site) == 1
+
+
+@pytest.mark.parametrize("generation", GENERATIONS)
+async def test_multi_message_prompt_reaches_the_site(generation: str, cache_dir: Path) -> None:
+    async with sandbox.running(generation=generation) as site:
+        provider = provider_for(site.url, cache_dir)
+        msgs = [{"role": "system", "content": "Be kind"}, {"role": "user", "content": "Question?"}]
+        # The sandbox answers with the last line of what it received: the prompt's tail.
+        assert await chat(provider, msgs) == "You said: Assistant:"
+
+
+@pytest.mark.parametrize("generation", GENERATIONS)
+async def test_warm_call_reuses_stored_credentials(generation: str, cache_dir: Path) -> None:
+    async with sandbox.running(generation=generation) as site:
+        provider = provider_for(site.url, cache_dir)
+        await chat(provider)
+        await chat(provider)
+        other_class = provider_for(site.url, cache_dir)  # shares the store by folder
+        await chat(other_class)
+        assert page_hits(site) == 1
+
+
+@pytest.mark.parametrize("generation", GENERATIONS)
+async def test_200_concurrent_cold_calls_fetch_the_page_once(
+    generation: str, cache_dir: Path
+) -> None:
+    async with sandbox.running(generation=generation) as site:
+        provider = provider_for(site.url, cache_dir)
+        answers = await asyncio.gather(*(chat(provider) for _ in range(200)))
+        assert set(answers) == {"You said: Hello sandbox"}
+        assert page_hits(site) == 1
+
+
+@pytest.mark.parametrize("generation", GENERATIONS)
+async def test_rotated_nonce_is_recovered_transparently(generation: str, cache_dir: Path) -> None:
+    async with sandbox.running(generation=generation) as site:
+        provider = provider_for(site.url, cache_dir)
+        await chat(provider)
+        site.rotate_nonce()
+        assert await chat(provider) == "You said: Hello sandbox"
+        if generation == "aipkit":
+            # aipkit asks the site for a new nonce, like the plugin's own script: no page read.
+            assert site.hits["admin-ajax:aipkit_get_frontend_chat_nonce"] == 1
+            assert page_hits(site) == 1
+        else:
+            assert page_hits(site) == 2
+        assert await chat(provider) == "You said: Hello sandbox"  # the new nonce was stored
+
+
+@pytest.mark.parametrize("generation", GENERATIONS)
+async def test_nonce_expired_by_time_is_recovered(generation: str, cache_dir: Path) -> None:
+    async with sandbox.running(generation=generation, tick_seconds=0.3) as site:
+        provider = provider_for(site.url, cache_dir)
+        await chat(provider)
+        first = site.nonce()
+        # A nonce verifies for its tick and the next: wait until two ticks have passed.
+        seen = {first}
+        while len(seen) < 3:
+            await asyncio.sleep(0.05)
+            seen.add(site.nonce())
+        assert await chat(provider) == "You said: Hello sandbox"
+
+
+async def test_nonce_rejected_twice_is_a_clear_error(cache_dir: Path) -> None:
+    async with sandbox.running(generation="legacy") as site:
+        provider = provider_for(site.url, cache_dir)
+        await chat(provider)
+
+        # From now on the page is a stale cached copy: its nonce never verifies.
+        site.config.page_nonce = "0123456789"
+        site.rotate_nonce()
+        with pytest.raises(SessionExpiredError, match="cached page") as err:
+            await chat(provider)
+        assert "0123456789" not in str(err.value)
+        assert page_hits(site) == 2  # one refresh, not a loop
+
+
+@pytest.mark.parametrize("generation", GENERATIONS)
+async def test_stalled_stream_times_out_within_timeout_plus_one(
+    generation: str, cache_dir: Path
+) -> None:
+    async with sandbox.running(generation=generation, stall_after_deltas=1) as site:
+        provider = provider_for(site.url, cache_dir)
+        got: list[str] = []
+        start = time.monotonic()
+        with pytest.raises(ProviderTimeoutError):
+            async for chunk in provider.create_async_generator("", USER, timeout=1):
+                got.append(chunk)
+        assert time.monotonic() - start < 1 + 1 + 0.5  # one gap of 1 s, plus slack for the setup
+        assert got, "chunks before the stall were delivered"
+
+
+@pytest.mark.parametrize("generation", GENERATIONS)
+async def test_dropped_connection_is_an_error_after_the_chunks(
+    generation: str, cache_dir: Path
+) -> None:
+    async with sandbox.running(
+        generation=generation, answer_bytes=20_000, drop_after_bytes=9000
+    ) as site:
+        provider = provider_for(site.url, cache_dir)
+        got: list[str] = []
+        with pytest.raises(NetworkError, match=r"before the answer finished|broke"):
+            async for chunk in provider.create_async_generator("", USER, timeout=5):
+                got.append(chunk)
+        assert "".join(got).startswith("You said: ")
+
+
+@pytest.mark.parametrize("wire_chunk", [1, 3, 7])
+async def test_legacy_stream_split_anywhere_yields_the_same_text(
+    wire_chunk: int, cache_dir: Path
+) -> None:
+    async with sandbox.running(generation="legacy", answer_bytes=3000) as site:
+        provider = provider_for(site.url, cache_dir)
+        whole = await chat(provider)
+        site.config.wire_chunk = wire_chunk
+        assert await chat(provider) == whole
+        assert len(whole.encode()) == 3000
+
+
+@pytest.mark.parametrize("generation", GENERATIONS)
+async def test_garbage_lines_in_the_stream_are_skipped(generation: str, cache_dir: Path) -> None:
+    async with sandbox.running(generation=generation, garbage_lines=True) as site:
+        assert await chat(provider_for(site.url, cache_dir)) == "You said: Hello sandbox"
+
+
+async def test_legacy_non_streaming_reply(cache_dir: Path) -> None:
+    async with sandbox.running(generation="legacy", streaming=False) as site:
+        assert await chat(provider_for(site.url, cache_dir)) == "You said: Hello sandbox"
+
+
+@pytest.mark.parametrize("markup", ["widget", "both"])
+@pytest.mark.parametrize("template", ["1.8", "1.7", "compact"])
+async def test_legacy_markup_variants(markup: str, template: str, cache_dir: Path) -> None:
+    async with sandbox.running(
+        generation="legacy", legacy_markup=markup, legacy_template=template
+    ) as site:
+        assert await chat(provider_for(site.url, cache_dir)) == "You said: Hello sandbox"
+        expected = (
+            "admin-ajax:wpaicg_chatbox_message"
+            if markup == "widget"
+            else ("admin-ajax:wpaicg_chat_shortcode_message")
+        )
+        assert site.hits[expected] == 1
+
+
+async def test_aipkit_popup_and_several_bots(cache_dir: Path) -> None:
+    async with sandbox.running(generation="aipkit", aipkit_popup=True, aipkit_bots=[5, 9]) as site:
+        assert await chat(provider_for(site.url, cache_dir, bot_id=9)) == "You said: Hello sandbox"
+
+
+async def test_aipkit_each_call_is_a_new_conversation_with_a_stable_session(
+    cache_dir: Path,
+) -> None:
+    async with sandbox.running(generation="aipkit", guest_quota=2) as site:
+        provider = provider_for(site.url, cache_dir)
+        await chat(provider)
+        await chat(provider)
+        # The quota is per guest session: a stable session_id makes the third call hit it.
+        with pytest.raises(QuotaExceededError):
+            await chat(provider)
+
+
+LEGACY_ERRORS = {
+    "token_limit": QuotaExceededError,
+    "ip_ban": MessageRejectedError,
+    "banned_words": MessageRejectedError,
+    "moderation": MessageRejectedError,
+    "limited": UpstreamError,
+    "upstream": UpstreamError,
+}
+AIPKIT_ERRORS = {
+    "quota": QuotaExceededError,
+    "guest_disabled": AccessError,
+    "ip_blocked": MessageRejectedError,
+    "banned_words": MessageRejectedError,
+    "moderation": MessageRejectedError,
+    "api_error": UpstreamError,
+    "connection_error": UpstreamError,
+    "no_data": UpstreamError,
+}
+
+
+@pytest.mark.parametrize(
+    ("generation", "reply_error", "error"),
+    [("legacy", k, v) for k, v in LEGACY_ERRORS.items()]
+    + [("legacy-json", k, v) for k, v in LEGACY_ERRORS.items() if k not in ("limited", "upstream")]
+    + [("aipkit", k, v) for k, v in AIPKIT_ERRORS.items()],
+)
+async def test_every_error_reply_maps_to_its_class(
+    generation: str, reply_error: str, error: type[Exception], cache_dir: Path
+) -> None:
+    streaming = generation != "legacy-json"
+    async with sandbox.running(
+        generation=generation.split("-")[0], reply_error=reply_error, streaming=streaming
+    ) as site:
+        with pytest.raises(error):
+            await chat(provider_for(site.url, cache_dir))
+
+
+async def test_no_widget_is_a_clear_error(cache_dir: Path) -> None:
+    from provider.errors import NoChatWidgetError
+
+    async with sandbox.running(generation="aipkit", no_widget=True) as site:
+        with pytest.raises(NoChatWidgetError, match=r"(?i)check that the url"):
+            await chat(provider_for(site.url, cache_dir))
+
+
+@pytest.mark.parametrize(
+    ("messages", "match"),
+    [
+        ([], "empty"),
+        ("hello", "list"),
+        ([{"role": "user"}], "content"),
+        ([{"role": "wizard", "content": "x"}], "role"),
+        ([{"role": "user", "content": 5}], "string"),
+        (["x"], "dict"),
+        ([{"role": "user", "content": "x" * 100_001}], "limit"),
+        ([{"role": "user", "content": "   "}], "no text"),
+    ],
+)
+async def test_bad_messages_fail_before_any_network_call(
+    messages: object, match: str, cache_dir: Path
+) -> None:
+    async with sandbox.running(generation="aipkit") as site:
+        with pytest.raises(InvalidInputError, match=match):
+            await chat(provider_for(site.url, cache_dir), messages)
+        assert sum(site.hits.values()) == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"timeout": 0}, "positive"),
+        ({"timeout": "5"}, "number"),
+        ({"cookies": ["a"]}, "dict"),
+        ({"cookies": {"a b": "x"}}, "cookie name"),
+        ({"proxy": "ftp://x:1"}, "scheme"),
+        ({"proxy": "socks5://user:pw-secret@host"}, "port"),
+    ],
+)
+async def test_bad_arguments_are_clear_and_secret_free(
+    kwargs: dict[str, object], match: str, cache_dir: Path
+) -> None:
+    async with sandbox.running(generation="aipkit") as site:
+        with pytest.raises(InvalidInputError, match=match) as err:
+            await chat(provider_for(site.url, cache_dir), **kwargs)
+        assert "pw-secret" not in str(err.value)
+        assert sum(site.hits.values()) == 0
+
+
+async def test_unknown_model_is_refused(cache_dir: Path) -> None:
+    with pytest.raises(ModelNotSupportedError):
+        await chat(provider_for("http://127.0.0.1:9", cache_dir), model="nope")  # type: ignore[arg-type]
+
+
+async def test_unreachable_site_is_a_network_error(cache_dir: Path) -> None:
+    with pytest.raises(NetworkError, match=r"127\.0\.0\.1"):
+        await chat(provider_for("http://127.0.0.1:9", cache_dir), timeout=5)
+
+
+async def test_unknown_action_answer_is_a_protocol_error(cache_dir: Path) -> None:
+    async with sandbox.running(generation="legacy") as site:
+        provider = provider_for(site.url, cache_dir)
+        await chat(provider)
+        # The site switched generation under cached legacy credentials.
+        site.config.generation = "aipkit"
+        # Self-healing: the "unknown action" answer makes it read the page again.
+        assert await chat(provider) == "You said: Hello sandbox"
+        assert page_hits(site) == 2
+        site.config.generation = "legacy"
