@@ -155,6 +155,47 @@ class ChatgptFree:
                     nonce_only=isinstance(exc, NonceRejected),
                 )
 
+    # -- credentials, for warm-up and health checks ----------------------------------------
+
+    @classmethod
+    def stored_credentials(cls, proxy: str | None = None) -> Credentials | None:
+        """What the store holds for this site and proxy (fresh or not), without any request."""
+        target = cls.target(proxy)
+        return store_for(cls.cache_dir).get(target.site, target.proxy_key)
+
+    @classmethod
+    async def refresh_credentials(
+        cls,
+        proxy: str | None = None,
+        *,
+        timeout: float = 120,  # noqa: ASYNC109 - one budget for page and browser
+        force: bool = False,
+        browser: BrowserMode | None = None,
+        cookies: Mapping[str, str] | None = None,
+    ) -> Credentials:
+        """Fresh credentials for this site through ``proxy``, stored for every process.
+
+        Without ``force``, credentials still fresh in the store are returned as
+        they are. ``browser`` overrides the class's browser mode for this call.
+
+        >>> creds = await ChatgptFree.refresh_credentials(force=True)  # doctest: +SKIP
+        >>> creds.generation, creds.source                             # doctest: +SKIP
+        ('aipkit', 'http')
+        """
+        target = cls.target(proxy)
+        store = store_for(cls.cache_dir)
+        current = store.get(target.site, target.proxy_key)
+        if current is not None and current.fresh() and not force:
+            return current
+        return await cls._refresh(
+            store,
+            target,
+            Deadline(_check_timeout(timeout)),
+            _check_cookies(cookies, cls.url),
+            stale=current,
+            browser=browser,
+        )
+
     # -- the pieces ---------------------------------------------------------------------
 
     @classmethod

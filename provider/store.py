@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -33,7 +34,7 @@ import filelock
 import platformdirs
 
 from scraper.credentials import Credentials
-from scraper.errors import ConfigurationError, ProtocolError, redact_url
+from scraper.errors import ConfigurationError, InvalidInputError, ProtocolError, redact_url
 from scraper.http import Deadline
 
 __all__ = ["CredentialStore", "default_cache_dir", "store_for"]
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 ENV_CACHE_DIR = "PROVIDER_CACHE_DIR"
 FILE_VERSION = 1
+EXPORT_FORMAT = "chatgptfree-provider/credentials"
 #: How often a process waiting for another process's refresh looks at the lock.
 LOCK_POLL_SECONDS = 0.02
 
@@ -189,23 +191,55 @@ class CredentialStore:
 
     def _write(self, path: Path, creds: Credentials) -> tuple[int, int]:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        payload = json.dumps(
-            {"version": FILE_VERSION, "credentials": creds.to_dict()}, separators=(",", ":")
-        ).encode()
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(payload)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        payload = {"version": FILE_VERSION, "credentials": creds.to_dict()}
+        write_private(path, json.dumps(payload, separators=(",", ":")).encode())
         st = path.stat()
         return (st.st_mtime_ns, st.st_size)
+
+    # -- moving credentials between hosts ------------------------------------------------
+
+    def export_to(self, path: Path) -> int:
+        """Write every readable entry to ``path`` (mode 0600: it holds secrets); returns the count.
+
+        Entries keep their store keys, which hash the proxy URL: the other host
+        finds them under the same site and proxy without the proxy password
+        ever being written down.
+        """
+        entries = []
+        with contextlib.suppress(OSError):
+            for file in sorted(self.folder.glob("*.json")):
+                creds = self._read(file)
+                if creds is not None:
+                    entries.append({"key": file.stem, "credentials": creds.to_dict()})
+        payload = {"format": EXPORT_FORMAT, "version": FILE_VERSION, "entries": entries}
+        write_private(path, json.dumps(payload, indent=1).encode())
+        return len(entries)
+
+    def import_from(self, path: Path) -> list[Credentials]:
+        """Store every entry of an export file; InvalidInputError if it is not one."""
+        try:
+            data = json.loads(path.read_bytes())
+            if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
+                raise ValueError("not an export of this tool")
+            if data.get("version") != FILE_VERSION:
+                raise ValueError(f"export version {data.get('version')!r} is not {FILE_VERSION}")
+            pairs = []
+            for entry in data["entries"]:
+                key = entry["key"]
+                if not isinstance(key, str) or not re.fullmatch(r"[0-9a-f]{32}", key):
+                    raise ValueError("an entry has a malformed key")
+                pairs.append((key, Credentials.from_dict(entry["credentials"])))
+        except FileNotFoundError:
+            raise InvalidInputError(f"{path}: no such file") from None
+        except (OSError, ValueError, KeyError, TypeError, ProtocolError) as exc:
+            raise InvalidInputError(
+                f"{path} is not a credentials export of this tool ({exc}): "
+                "make one with python -m provider.refresh --export FILE"
+            ) from None
+        for key, creds in pairs:
+            self._memory.pop(key, None)
+            self._write(self.path(key), creds)
+        return [creds for _, creds in pairs]
 
     def invalidate(self, stale: Credentials, proxy: str) -> None:
         """Forget ``stale`` — only if the store still holds exactly it.
@@ -311,6 +345,26 @@ class CredentialStore:
             yield
         finally:
             lock.release()
+
+
+def write_private(path: Path, payload: bytes) -> None:
+    """Write ``payload`` to ``path`` atomically, readable by the owner only (0600).
+
+    A temporary file in the same folder, fsynced, then renamed over ``path``:
+    a reader sees the old file or the new one, never a torn one.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _same(a: Credentials, b: Credentials) -> bool:

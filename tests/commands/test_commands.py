@@ -1,0 +1,288 @@
+"""The three commands end to end, as subprocesses, against the sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import sandbox
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> dict:  # type: ignore[type-arg]
+        return json.loads(self.out)
+
+
+async def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> Result:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        *args,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+    out, err = await asyncio.wait_for(proc.communicate(stdin.encode() if stdin else None), 90)
+    assert proc.returncode is not None
+    return Result(proc.returncode, out.decode(), err.decode())
+
+
+def assert_clean_error(result: Result, code: int) -> None:
+    assert result.code == code, result
+    assert "Traceback" not in result.err
+    assert result.err.startswith("error: ")
+
+
+# -- chat ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("generation", ["legacy", "aipkit"])
+async def test_chat_streams_to_stdout(generation: str, cache_dir: Path) -> None:
+    async with sandbox.running(generation=generation) as site:
+        result = await run("provider", "--url", site.url, "Hello", "there")
+    assert result.code == 0, result
+    assert result.out == "You said: Hello there\n"
+
+
+async def test_chat_reads_stdin_and_prints_json(cache_dir: Path) -> None:
+    async with sandbox.running(generation="aipkit") as site:
+        result = await run(
+            "provider",
+            "--url",
+            site.url,
+            "--json",
+            "--system",
+            "Be brief",
+            stdin="first line\nsecond line\n",
+        )
+    assert result.code == 0, result
+    data = result.json()
+    assert data["ok"] is True
+    assert data["answer"] == "You said: Assistant:"  # the prompt is System/User/Assistant
+    assert set(data) == {"ok", "answer", "model", "site", "first_chunk_seconds", "total_seconds"}
+
+
+async def test_chat_with_the_bundled_sandbox_is_the_readme_command(tmp_path: Path) -> None:
+    result = await run(
+        "provider", "--sandbox", "Hello there", env={"PROVIDER_CACHE_DIR": str(tmp_path)}
+    )
+    assert result.code == 0, result
+    assert result.out == "You said: Hello there\n"
+    assert not (tmp_path / "credentials").exists()  # the sandbox's creds stay out of the store
+
+
+@pytest.mark.browser
+async def test_chat_through_the_sandbox_challenge(tmp_path: Path) -> None:
+    result = await run("provider", "--sandbox", "legacy,challenge", "Hi")
+    assert result.code == 0, result
+    assert result.out == "You said: Hi\n"
+
+
+async def test_chat_hard_block_is_one_clear_line(cache_dir: Path) -> None:
+    async with sandbox.running(generation="aipkit", hard_block=True) as site:
+        result = await run("provider", "--url", site.url, "Hi")
+    assert_clean_error(result, 1)
+    assert "blocked" in result.err
+    assert len(result.err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--url", "http://127.0.0.1:9", "--timeout", "-1", "x"],
+        ["--url", "http://127.0.0.1:9", "--proxy", "ftp://h:1", "x"],
+        ["--url", "http://127.0.0.1:9", "--model", "nope", "x"],
+        ["--url", "http://127.0.0.1:9"],  # no question, and stdin is empty
+        ["--sandbox", "bogus,legacy", "x"],
+        ["--sandbox", "--url", "http://127.0.0.1:9", "x"],
+    ],
+)
+async def test_chat_usage_errors_exit_2(args: list[str], cache_dir: Path) -> None:
+    assert_clean_error(await run("provider", *args), 2)
+
+
+async def test_chat_debug_shows_the_traceback(cache_dir: Path) -> None:
+    result = await run("provider", "--url", "http://127.0.0.1:9", "--debug", "--timeout", "3", "x")
+    assert result.code == 1
+    assert "Traceback" in result.err
+
+
+async def test_chat_help_has_examples_and_exit_codes() -> None:
+    result = await run("provider", "--help")
+    assert result.code == 0
+    assert "examples:" in result.out and "exit codes:" in result.out
+    assert "PROVIDER_CACHE_DIR" in result.out
+
+
+# -- refresh -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("generation", ["legacy", "aipkit"])
+async def test_refresh_stores_credentials_that_later_calls_use(
+    generation: str, cache_dir: Path
+) -> None:
+    async with sandbox.running(generation=generation) as site:
+        result = await run("provider.refresh", "--url", site.url, "--json")
+        assert result.code == 0, result
+        data = result.json()
+        (row,) = data["sites"]
+        assert row["ok"] and row["refreshed"] and row["generation"] == generation
+        assert row["source"] == "http"
+        again = await run("provider.refresh", "--url", site.url, "--json")
+        assert again.json()["sites"][0]["refreshed"] is False  # still fresh: no fetch
+        chat = await run("provider", "--url", site.url, "Hi")
+        assert chat.code == 0
+        assert site.hits["GET /chat/"] == 1
+        forced = await run("provider.refresh", "--url", site.url, "--force")
+        assert forced.code == 0 and "refreshed" in forced.out
+        assert site.hits["GET /chat/"] == 2
+
+
+async def test_refresh_human_output_names_generation_source_expiry(cache_dir: Path) -> None:
+    async with sandbox.running(generation="legacy") as site:
+        result = await run("provider.refresh", "--url", site.url)
+    assert result.code == 0
+    assert "legacy generation" in result.out and "via http" in result.out
+    assert "good until" in result.out
+
+
+async def test_refresh_several_sites_one_blocked_exits_1(cache_dir: Path) -> None:
+    async with (
+        sandbox.running(generation="aipkit") as ok,
+        sandbox.running(generation="aipkit", hard_block=True) as bad,
+    ):
+        result = await run("provider.refresh", "--url", ok.url, "--url", bad.url, "--json")
+    assert result.code == 1
+    rows = {r["site"]: r for r in result.json()["sites"]}
+    assert rows[ok.url]["ok"] is True
+    assert rows[bad.url]["ok"] is False and rows[bad.url]["error_type"] == "BlockedError"
+
+
+@pytest.mark.browser
+async def test_refresh_through_the_challenge_uses_the_browser(cache_dir: Path) -> None:
+    async with sandbox.running(generation="aipkit", challenge=True) as site:
+        result = await run("provider.refresh", "--url", site.url, "--json")
+        assert result.code == 0, result
+        row = result.json()["sites"][0]
+        assert row["source"] == "browser" and "cf_clearance" in row["cookies"]
+        never = await run("provider.refresh", "--url", site.url, "--browser", "never", "--force")
+        assert never.code == 1 and "challenge" in never.err
+
+
+async def test_export_import_moves_credentials_to_another_cache(tmp_path: Path) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    export = tmp_path / "creds.json"
+    async with sandbox.running(generation="aipkit") as site:
+        result = await run(
+            "provider.refresh",
+            "--url",
+            site.url,
+            "--cache-dir",
+            str(first),
+            "--export",
+            str(export),
+        )
+        assert result.code == 0, result
+        assert stat.S_IMODE(export.stat().st_mode) == 0o600
+        nonce = site.nonce()
+        assert nonce in export.read_text()  # the export holds the secrets…
+        assert nonce not in result.out + result.err  # …the output never
+        imported = await run(
+            "provider.refresh", "--cache-dir", str(second), "--import", str(export), "--json"
+        )
+        assert imported.code == 0, imported
+        assert imported.json()["sites"][0]["generation"] == "aipkit"
+        chat = await run("provider", "--url", site.url, "--cache-dir", str(second), "Hi")
+        assert chat.code == 0
+        assert site.hits["GET /chat/"] == 1  # the imported credentials served the chat
+
+
+async def test_import_of_a_bad_file_is_a_usage_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "something else"}')
+    result = await run("provider.refresh", "--cache-dir", str(tmp_path / "c"), "--import", str(bad))
+    assert_clean_error(result, 2)
+    missing = await run("provider.refresh", "--import", str(tmp_path / "none.json"))
+    assert_clean_error(missing, 2)
+
+
+# -- health ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("generation", ["legacy", "aipkit"])
+async def test_health_json_shape(generation: str, cache_dir: Path) -> None:
+    async with sandbox.running(generation=generation) as site:
+        result = await run("provider.health", "--url", site.url, "--json")
+    assert result.code == 0, result
+    data = result.json()
+    assert set(data) == {"version", "healthy", "site", "seconds", "steps"}
+    assert data["version"] == 1 and data["healthy"] is True
+    assert [s["name"] for s in data["steps"]] == ["page", "verdict", "credentials", "chat"]
+    for step in data["steps"]:
+        assert set(step) == {"name", "ok", "seconds", "detail", "error", "error_type", "metrics"}
+    chat = data["steps"][3]["metrics"]
+    assert chat["answer_chars"] > 0 and chat["first_chunk_seconds"] >= 0
+
+
+async def test_health_no_chat_and_junit(cache_dir: Path, tmp_path: Path) -> None:
+    report = tmp_path / "health.xml"
+    async with sandbox.running(generation="aipkit") as site:
+        result = await run(
+            "provider.health", "--url", site.url, "--no-chat", "--junit", str(report)
+        )
+        assert result.code == 0, result
+        assert "healthy" in result.out
+        assert site.hits["admin-ajax:aipkit_cache_sse_message"] == 0
+    suite = ET.parse(report).getroot().find("testsuite")
+    assert suite is not None
+    assert suite.get("tests") == "3" and suite.get("failures") == "0"
+    assert [c.get("name") for c in suite.iter("testcase")] == ["page", "verdict", "credentials"]
+
+
+async def test_health_hard_block_is_unhealthy_with_a_junit_failure(
+    cache_dir: Path, tmp_path: Path
+) -> None:
+    report = tmp_path / "health.xml"
+    async with sandbox.running(generation="aipkit", hard_block=True) as site:
+        result = await run("provider.health", "--url", site.url, "--json", "--junit", str(report))
+    assert result.code == 1
+    data = result.json()
+    assert data["healthy"] is False
+    assert data["steps"][-1]["name"] == "verdict"
+    assert data["steps"][-1]["error_type"] == "BlockedError"
+    failures = list(ET.parse(report).getroot().iter("failure"))
+    assert len(failures) == 1 and failures[0].get("type") == "BlockedError"
+
+
+@pytest.mark.browser
+async def test_health_through_the_challenge(cache_dir: Path) -> None:
+    async with sandbox.running(generation="legacy", challenge=True) as site:
+        result = await run("provider.health", "--url", site.url, "--json")
+        assert result.code == 0, result
+        steps = {s["name"]: s for s in result.json()["steps"]}
+        assert steps["verdict"]["metrics"]["kind"] == "challenge"
+        assert steps["credentials"]["metrics"]["source"] == "browser"
+        nonce = site.nonce()
+    assert nonce not in result.out + result.err
+
+
+async def test_health_usage_error_exits_2() -> None:
+    result = await run("provider.health", "--timeout", "nope")
+    assert result.code == 2
