@@ -179,15 +179,18 @@ class CredentialStore:
                 self._memory[key] = _Cached(stamp, creds)
                 return
             except OSError as exc:
-                self._disk_ok = False
-                self._warn_once(
-                    "write",
-                    f"cannot write the credential store at {self.folder} ({type(exc).__name__}: "
-                    f"{exc.strerror or exc}); credentials are kept in memory for this process "
-                    "only. "
-                    f"Set {ENV_CACHE_DIR} to a writable folder to share them",
-                )
+                self._disk_failed(exc)
         self._memory[key] = _Cached((0, 0), creds)
+
+    def _disk_failed(self, exc: OSError) -> None:
+        """From now on, work from memory: one warning, however often the disk fails."""
+        self._disk_ok = False
+        self._warn_once(
+            "write",
+            f"cannot write the credential store at {self.folder} ({type(exc).__name__}: "
+            f"{exc.strerror or exc}); credentials are kept in memory for this process only. "
+            f"Set {ENV_CACHE_DIR} to a writable folder to share them",
+        )
 
     def _write(self, path: Path, creds: Credentials) -> tuple[int, int]:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -327,7 +330,7 @@ class CredentialStore:
             self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             lock = filelock.FileLock(self.folder / f"{key}.lock", timeout=0, mode=0o600)
         except OSError as exc:
-            self._warn_once("lock", f"cannot lock the credential store at {self.folder} ({exc})")
+            self._disk_failed(exc)
             yield
             return
         while True:
@@ -338,7 +341,7 @@ class CredentialStore:
                 deadline.remaining("waiting for another process's credential refresh")
                 await asyncio.sleep(LOCK_POLL_SECONDS)
             except OSError as exc:
-                self._warn_once("lock", f"cannot lock the credential store ({exc})")
+                self._disk_failed(exc)
                 yield
                 return
         try:

@@ -375,7 +375,9 @@ def _launch_options(executable: str | None, proxy: Proxy | None) -> dict[str, An
                 "which Chromium cannot use: the browser fallback needs an http:// proxy, or a "
                 "SOCKS proxy without authentication"
             )
-        server: dict[str, str] = {"server": proxy.url}
+        # "<-loopback>": Chromium sends loopback traffic around any proxy unless
+        # told not to; the plain-HTTP layer sends everything through it, so must this.
+        server: dict[str, str] = {"server": proxy.url, "bypass": "<-loopback>"}
         if proxy.auth is not None:
             server["username"] = proxy.auth.login
             server["password"] = proxy.auth.password

@@ -110,3 +110,21 @@ async def test_browser_never_mode_reports_the_challenge(cache_dir: Path) -> None
         with pytest.raises(ChallengeError, match="challenge"):
             await chat(provider_for(site.url, cache_dir, browser="never"))
         assert site.hits["clearance"] == 0
+
+
+async def test_the_browser_goes_through_the_callers_proxy(chromium: str | None) -> None:
+    from scraper.browser import solve
+    from scraper.http import Deadline, Proxy
+    from tests.proxies import http_proxy
+
+    async with (
+        http_proxy("carol", "br0wser-pw") as proxy,
+        sandbox.running(generation="aipkit", challenge=True) as site,
+    ):
+        parsed = Proxy.parse(f"http://carol:br0wser-pw@127.0.0.1:{proxy.port}")
+        creds = await solve(site.url, site.url + "/chat/", proxy=parsed, deadline=Deadline(30))
+        assert creds.source == "browser"
+        # The challenge page, its verification and the reloaded page came through the
+        # proxy, authenticated (Chromium would bypass it for loopback unless told not to).
+        assert proxy.connections >= 3
+        assert site.hits["clearance"] == 1

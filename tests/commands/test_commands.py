@@ -286,3 +286,37 @@ async def test_health_through_the_challenge(cache_dir: Path) -> None:
 async def test_health_usage_error_exits_2() -> None:
     result = await run("provider.health", "--timeout", "nope")
     assert result.code == 2
+
+
+# -- bad input through every door ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["provider", "provider.refresh", "provider.health"])
+async def test_bad_cache_dir_env_is_one_line_and_exit_2(command: str, tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    args = ["x"] if command == "provider" else []
+    async with sandbox.running(generation="aipkit") as site:
+        result = await run(
+            command, "--url", site.url, *args, env={"PROVIDER_CACHE_DIR": str(not_a_dir)}
+        )
+    assert_clean_error(result, 2)
+    assert "PROVIDER_CACHE_DIR" in result.err
+    assert len(result.err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", ["provider", "provider.refresh", "provider.health"])
+async def test_bad_proxy_url_is_one_line_and_exit_2(command: str, cache_dir: Path) -> None:
+    args = ["x"] if command == "provider" else []
+    result = await run(command, "--proxy", "socks5://u:topsecret@", *args)
+    assert_clean_error(result, 2)
+    assert "topsecret" not in result.err
+
+
+async def test_bad_browser_env_is_one_line_and_exit_2(cache_dir: Path) -> None:
+    async with sandbox.running(generation="aipkit", challenge=True) as site:
+        result = await run(
+            "provider", "--url", site.url, "x", env={"PROVIDER_BROWSER": "/nonexistent/chromium"}
+        )
+    assert_clean_error(result, 2)
+    assert "PROVIDER_BROWSER" in result.err

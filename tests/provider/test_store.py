@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import stat
 import subprocess
 import sys
@@ -99,14 +98,6 @@ def test_truncated_file_is_empty(tmp_path: Path) -> None:
     path = store.path(entry_key(SITE, ""))
     path.write_bytes(path.read_bytes()[:40])
     assert CredentialStore(tmp_path).get(SITE, "") is None
-
-
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
-def test_read_only_dir_works_from_memory(tmp_path: Path) -> None:  # pragma: no cover - root here
-    tmp_path.chmod(0o500)
-    store = CredentialStore(tmp_path)
-    store.put(make(), "")
-    assert store.get(SITE, "") is not None
 
 
 def test_unwritable_dir_keeps_credentials_in_memory_and_warns_once(

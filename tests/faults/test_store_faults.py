@@ -1,0 +1,123 @@
+"""The credential store under concurrent writers and without write access."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import sandbox
+from provider.store import CredentialStore, entry_key
+from tests.conftest import chat, provider_for
+from tests.provider.test_store import SITE
+
+ROOT = Path(__file__).resolve().parents[2]
+
+WRITER = r"""
+import sys, time
+sys.path.insert(0, sys.argv[3])
+from pathlib import Path
+from provider.store import CredentialStore
+from tests.provider.test_store import make
+store = CredentialStore(Path(sys.argv[1]))
+tag = sys.argv[2]
+for i in range(300):
+    store.put(make(nonce=f"{tag}{i:08d}"[-10:], cookies=()), "")
+"""
+
+
+def test_two_processes_writing_at_once_never_tear_the_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), tag, str(ROOT)])
+        for tag in ("a", "b")
+    ]
+    path = CredentialStore(tmp_path).path(entry_key(SITE, ""))
+    reads = 0
+    with caplog.at_level(logging.WARNING):
+        while any(w.poll() is None for w in writers):
+            if path.exists():
+                data = json.loads(path.read_text())  # a torn file would fail here
+                assert data["credentials"]["nonce"][0] in "ab"
+                reads += 1
+    assert [w.returncode for w in writers] == [0, 0]
+    assert reads > 0
+    assert "corrupt" not in caplog.text
+    leftovers = [p.name for p in path.parent.iterdir() if p.name.startswith(".tmp-")]
+    assert leftovers == []
+
+
+#: Root writes anywhere; drop the capabilities that let it (util-linux's setpriv).
+AS_ROOT_WITHOUT_OVERRIDE = [
+    "setpriv",
+    "--bounding-set=-dac_override,-dac_read_search",
+    "--inh-caps=-dac_override,-dac_read_search",
+]
+READ_ONLY_CHAT = r"""
+import asyncio, logging, sys
+sys.path.insert(0, sys.argv[3])
+logging.basicConfig(level=logging.WARNING, format="WARN %(message)s")
+from pathlib import Path
+from tests.conftest import chat, provider_for
+provider = provider_for(sys.argv[1], Path(sys.argv[2]))
+for _ in range(3):
+    print(asyncio.run(chat(provider)))
+"""
+
+
+async def test_read_only_cache_dir_works_without_caching_and_warns_once(tmp_path: Path) -> None:
+    cache = tmp_path / "ro"
+    cache.mkdir()
+    cache.chmod(0o555)
+    prefix = AS_ROOT_WITHOUT_OVERRIDE if os.geteuid() == 0 else []
+    async with sandbox.running(generation="aipkit") as site:
+        proc = await asyncio.create_subprocess_exec(
+            *prefix,
+            sys.executable,
+            "-c",
+            READ_ONLY_CHAT,
+            site.url,
+            str(cache),
+            str(ROOT),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, err.decode()
+        assert out.decode().splitlines() == ["You said: Hello sandbox"] * 3
+        # One process, three calls: credentials kept in memory, the page read once.
+        assert site.hits["GET /chat/"] == 1
+    assert err.decode().count("WARN") == 1
+    assert "cannot write the credential store" in err.decode()
+    assert list(cache.iterdir()) == []
+
+
+def test_bad_cache_dir_env_is_a_configuration_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from provider.errors import ConfigurationError
+
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    monkeypatch.setenv("PROVIDER_CACHE_DIR", str(not_a_dir))
+    provider = provider_for("http://127.0.0.1:9", None)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="PROVIDER_CACHE_DIR"):
+        asyncio.run(chat(provider))
+
+
+def test_expired_entry_is_refreshed_not_used(tmp_path: Path) -> None:
+    from tests.provider.test_store import make
+
+    store = CredentialStore(tmp_path)
+    old = make(obtained=time.time() - 13 * 3600)
+    store.put(old, "")
+    got = store.get(SITE, "")
+    assert got is not None and not got.fresh()
