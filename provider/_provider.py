@@ -58,11 +58,11 @@ class ChatgptFree:
     """Streaming chat with chatgptfree.ai — or, in a subclass that sets ``url``,
     any WordPress site running the AI Power chat plugin (either generation).
 
-    >>> async def main():
-    ...     async for chunk in ChatgptFree.create_async_generator(
-    ...         "", [{"role": "user", "content": "Hello"}]
-    ...     ):
-    ...         print(chunk, end="")
+    >>> async def ask(question: str) -> str:
+    ...     chunks = ChatgptFree.create_async_generator(
+    ...         "", [{"role": "user", "content": question}]
+    ...     )
+    ...     return "".join([chunk async for chunk in chunks])
 
     Class attributes a subclass may set: ``url`` (the site, or the exact page
     holding the chat), ``chat_path`` (the page tried first when ``url`` is a
@@ -145,6 +145,9 @@ class ChatgptFree:
                     raise _final(exc, target.site) from None
                 retried = True
                 log.info("%s: %s; refreshing the credentials once", target.site, exc)
+                # Known bad: drop them (unless someone already replaced them), so a
+                # failed refresh does not leave them to the next call.
+                store.invalidate(creds, target.proxy_key)
                 deadline = Deadline(read_timeout)
                 creds = await cls._refresh(
                     store,

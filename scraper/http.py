@@ -292,8 +292,8 @@ def translate_errors(what: str, proxy: Proxy | None) -> Iterator[None]:
         ) from None
     except (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError) as exc:
         raise NetworkError(
-            f"{what}: the proxy {proxy.redacted if proxy else ''} failed "
-            f"({type(exc).__name__}): check the proxy address and credentials"
+            f"{what}: {_the_proxy(proxy)} failed ({type(exc).__name__}): "
+            "check the proxy address and credentials"
         ) from None
     except aiohttp.ServerTimeoutError:
         raise ProviderTimeoutError(
@@ -310,7 +310,7 @@ def translate_errors(what: str, proxy: Proxy | None) -> Iterator[None]:
         # python-socks raises its own errors (ProxyError, ProxyConnectionError…).
         if type(exc).__module__.startswith(("python_socks", "aiohttp_socks")):
             raise NetworkError(
-                f"{what}: the proxy {proxy.redacted if proxy else ''} failed "
+                f"{what}: {_the_proxy(proxy)} failed "
                 f"({type(exc).__name__}: {_scrub(str(exc), proxy)}): "
                 "check the proxy address and credentials"
             ) from None
@@ -321,9 +321,13 @@ def check_proxy_reply(status: int, proxy: Proxy | None) -> None:
     """A 407 comes from the proxy, not the site: say so."""
     if status == 407:
         raise NetworkError(
-            f"the proxy {proxy.redacted if proxy else ''} refused the request (HTTP 407 Proxy "
-            "Authentication Required): check the proxy user name and password"
+            f"{_the_proxy(proxy)} refused the request (HTTP 407 Proxy Authentication Required): "
+            "check the proxy user name and password"
         )
+
+
+def _the_proxy(proxy: Proxy | None) -> str:
+    return f"the proxy {proxy.redacted}" if proxy else "the proxy"
 
 
 def _scrub(text: str, proxy: Proxy | None) -> str:

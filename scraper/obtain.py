@@ -10,8 +10,6 @@ import uuid
 from collections.abc import Sequence
 from typing import Literal
 
-import aiohttp
-
 from scraper.credentials import Cookie, Credentials, expiry
 from scraper.errors import ChallengeError, NoChatWidgetError
 from scraper.http import (
@@ -119,7 +117,9 @@ async def obtain(
                     log.debug("no widget at %s (HTTP %d), trying the next page", url, page.status)
                     continue
                 raise
-            site_cookies = [c for c in _site_cookies(session, site) if c.name not in caller_names]
+            site_cookies = [
+                c for c in jar_cookies(session.cookie_jar, site) if c.name not in caller_names
+            ]
             log.info("credentials for %s over plain HTTP (%s generation)", site, widget.generation)
             return credentials_from(
                 widget,
@@ -141,10 +141,6 @@ def _widget(page: Page, bot_id: int | None) -> Widget:
             "check the site URL"
         )
     return parse_page(page.body, page.url).primary(bot_id)
-
-
-def _site_cookies(session: aiohttp.ClientSession, site: str) -> tuple[Cookie, ...]:
-    return jar_cookies(session.cookie_jar, site)
 
 
 async def _via_browser(
