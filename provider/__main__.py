@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from provider import _cli
+from provider import cli
 from provider._provider import ChatgptFree
 from scraper.errors import InvalidInputError
 
@@ -28,7 +28,7 @@ EXIT_CODES = """\
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _cli.parser(
+    p = cli.parser(
         "python -m provider",
         "Ask ChatGPT Free (or another site running the AI Power chat plugin) one question; "
         "the answer streams to stdout as it arrives. Without a question, it is read from stdin.",
@@ -38,14 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question", nargs="*", help="the question (default: read stdin)")
     p.add_argument("--model", default="", help=f"model (default {ChatgptFree.default_model})")
     p.add_argument("--system", metavar="TEXT", help="a system message sent before the question")
-    _cli.add_common(p)
+    cli.add_common(p)
     return p
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     args = build_parser().parse_args(argv)
     # `--sandbox "Hello"`: argparse hands the question to --sandbox's optional value.
-    if args.sandbox and not _cli.names_sandbox_modes(args.sandbox):
+    if args.sandbox and not cli.names_sandbox_modes(args.sandbox):
         args.question = [args.sandbox, *args.question]
         args.sandbox = "aipkit"
     return args
@@ -67,10 +67,10 @@ async def chat(args: argparse.Namespace) -> int:
     messages = [{"role": "user", "content": question}]
     if args.system:
         messages.insert(0, {"role": "system", "content": args.system})
-    async with _cli.site_url(args) as urls:
-        provider = _cli.provider_class(urls[0], args)
+    async with cli.site_url(args) as urls:
+        provider = cli.provider_class(urls[0], args)
         provider.get_model(args.model)
-        _cli.status(f"asking {urls[0]}")
+        cli.status(f"asking {urls[0]}")
         start = time.monotonic()
         first: float | None = None
         parts: list[str] = []
@@ -79,7 +79,7 @@ async def chat(args: argparse.Namespace) -> int:
         ):
             if first is None:
                 first = time.monotonic() - start
-                _cli.clear_status()
+                cli.clear_status()
             parts.append(chunk)
             if not args.json:
                 sys.stdout.write(chunk)
@@ -100,11 +100,11 @@ async def chat(args: argparse.Namespace) -> int:
         )
     else:
         sys.stdout.write("\n")
-    return _cli.EXIT_OK
+    return cli.EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return _cli.run(parse(argv), chat)
+    return cli.run(parse(argv), chat)
 
 
 if __name__ == "__main__":

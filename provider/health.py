@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provider import _cli
+from provider import cli
 from scraper.errors import InvalidInputError, ProviderError, redact_url
 from scraper.http import DEFAULT_USER_AGENT, Deadline, Proxy, fetch_page, new_session
 from scraper.verdict import verdict
@@ -66,7 +66,7 @@ async def timed(steps: list[Step], name: str) -> AsyncIterator[Step]:
     """Run one step: its time, and its error as data (a failed step ends the check)."""
     step = Step(name)
     steps.append(step)
-    _cli.status(f"{name}…")
+    cli.status(f"{name}…")
     start = time.monotonic()
     try:
         yield step
@@ -85,14 +85,14 @@ class _Stop(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _cli.parser(
+    p = cli.parser(
         "python -m provider.health",
         "Check that a ChatGPT Free site (or another site running the AI Power plugin) "
         "works from here: reachable, not blocked, credentials obtainable, and one chat.",
         EXAMPLES,
         EXIT_CODES,
     )
-    _cli.add_common(p)
+    cli.add_common(p)
     p.add_argument("--no-chat", action="store_true", help="skip the chat round trip")
     p.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report to FILE")
     return p
@@ -101,8 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
 async def check(args: argparse.Namespace) -> int:
     steps: list[Step] = []
     start = time.monotonic()
-    async with _cli.site_url(args) as urls:
-        provider = _cli.provider_class(urls[0], args)
+    async with cli.site_url(args) as urls:
+        provider = cli.provider_class(urls[0], args)
         target = provider.target(args.proxy)
         with suppress(_Stop):  # a failed step ends the check; the report says which
             await _run_steps(args, provider, target, steps)
@@ -114,7 +114,7 @@ async def check(args: argparse.Namespace) -> int:
         "seconds": round(time.monotonic() - start, 3),
         "steps": [asdict(s) for s in steps],
     }
-    _cli.clear_status()
+    cli.clear_status()
     if args.junit:
         write_junit(Path(args.junit), report)
     if args.json:
@@ -124,7 +124,7 @@ async def check(args: argparse.Namespace) -> int:
             mark = "ok  " if s.ok else "FAIL"
             print(f"{mark} {s.name:<12} {s.seconds:7.3f} s  {s.detail or s.error}")
         print("healthy" if healthy else "unhealthy")
-    return _cli.EXIT_OK if healthy else _cli.EXIT_FAILURE
+    return cli.EXIT_OK if healthy else cli.EXIT_FAILURE
 
 
 async def _run_steps(
@@ -223,7 +223,7 @@ def write_junit(path: Path, report: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return _cli.run(build_parser().parse_args(argv), check)
+    return cli.run(build_parser().parse_args(argv), check)
 
 
 if __name__ == "__main__":

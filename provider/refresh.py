@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from provider import _cli
+from provider import cli
 from provider.store import store_for
 from scraper.credentials import Credentials
 from scraper.errors import InvalidInputError, ProviderError
@@ -42,14 +42,14 @@ EXIT_CODES = """\
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _cli.parser(
+    p = cli.parser(
         "python -m provider.refresh",
         "Obtain fresh credentials for one or more sites and store them for every "
         "process of this user.",
         EXAMPLES,
         EXIT_CODES,
     )
-    _cli.add_common(p, many_urls=True)
+    cli.add_common(p, many_urls=True)
     p.add_argument(
         "--force",
         action="store_true",
@@ -92,12 +92,12 @@ async def refresh(args: argparse.Namespace) -> int:
         imported = store_for(args.cache_dir).import_from(Path(args.import_file))
         rows = [describe(c) | {"ok": True} for c in imported]
         _report(args, rows, f"imported {len(rows)} credential set(s) from {args.import_file}")
-        return _cli.EXIT_OK
+        return cli.EXIT_OK
     rows = []
-    async with _cli.site_url(args) as urls:
+    async with cli.site_url(args) as urls:
         for url in urls:
-            provider = _cli.provider_class(url, args)
-            _cli.status(f"refreshing {url}")
+            provider = cli.provider_class(url, args)
+            cli.status(f"refreshing {url}")
             start = time.monotonic()
             before = provider.stored_credentials(args.proxy)
             try:
@@ -126,7 +126,7 @@ async def refresh(args: argparse.Namespace) -> int:
                     "seconds": round(time.monotonic() - start, 3),
                 }
             )
-        _cli.clear_status()
+        cli.clear_status()
         exported = None
         if args.export:
             exported = store_for(args.cache_dir).export_to(Path(args.export))
@@ -136,7 +136,7 @@ async def refresh(args: argparse.Namespace) -> int:
         else None
     )
     _report(args, rows, summary)
-    return _cli.EXIT_OK if all(r["ok"] for r in rows) else _cli.EXIT_FAILURE
+    return cli.EXIT_OK if all(r["ok"] for r in rows) else cli.EXIT_FAILURE
 
 
 def _report(args: argparse.Namespace, rows: list[dict[str, Any]], summary: str | None) -> None:
@@ -159,7 +159,7 @@ def _report(args: argparse.Namespace, rows: list[dict[str, Any]], summary: str |
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return _cli.run(build_parser().parse_args(argv), refresh)
+    return cli.run(build_parser().parse_args(argv), refresh)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,169 @@
+"""``python -m provider.serve`` as a subprocess: start-up, the loopback rule, --help,
+and that ``import provider`` pulls in neither g4f nor openai."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import openai
+import pytest
+
+from provider import serve
+from tests.commands.test_commands import ROOT, assert_clean_error, run
+from tests.serve.conftest import KEY
+
+
+async def start_server(
+    *args: str, env: dict[str, str] | None = None
+) -> tuple[asyncio.subprocess.Process, dict[str, object]]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "provider.serve",
+        "--port",
+        "0",
+        "--json",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 30)
+    if not line:
+        assert proc.stderr is not None
+        raise AssertionError((await proc.stderr.read()).decode())
+    return proc, json.loads(line)
+
+
+async def stop(proc: asyncio.subprocess.Process) -> tuple[int, str]:
+    proc.send_signal(signal.SIGTERM)
+    _, err = await asyncio.wait_for(proc.communicate(), 15)
+    assert proc.returncode is not None
+    return proc.returncode, err.decode()
+
+
+@pytest.mark.parametrize("mode", ["aipkit", "legacy"])
+async def test_serve_the_sandbox_then_stop_cleanly(mode: str, tmp_path: Path) -> None:
+    proc, info = await start_server("--sandbox", mode, env={"PROVIDER_CACHE_DIR": str(tmp_path)})
+    try:
+        assert info["auth"] is False and str(info["base_url"]).endswith("/v1")
+        client = openai.AsyncOpenAI(base_url=str(info["base_url"]), api_key="x", max_retries=0)
+        reply = await client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}]
+        )
+        await client.close()
+        assert reply.choices[0].message.content == "You said: Hi"
+    finally:
+        code, err = await stop(proc)
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert not (tmp_path / "credentials").exists()  # the sandbox's creds stay out of the store
+
+
+async def test_key_from_the_environment(tmp_path: Path) -> None:
+    env = {serve.ENV_API_KEY: KEY, "PROVIDER_CACHE_DIR": str(tmp_path)}
+    proc, info = await start_server("--sandbox", env=env)
+    try:
+        assert info["auth"] is True
+        good = openai.AsyncOpenAI(base_url=str(info["base_url"]), api_key=KEY, max_retries=0)
+        bad = openai.AsyncOpenAI(base_url=str(info["base_url"]), api_key="nope", max_retries=0)
+        assert [m.id for m in (await good.models.list()).data]
+        with pytest.raises(openai.AuthenticationError):
+            await bad.models.list()
+        await good.close()
+        await bad.close()
+    finally:
+        await stop(proc)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "example.org", ""])
+async def test_refuses_to_bind_beyond_loopback_without_a_key(
+    host: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(serve.ENV_API_KEY, raising=False)
+    result = await run("provider.serve", "--host", host, "--port", "0", "--sandbox")
+    assert_clean_error(result, 2)
+    assert "without an API key" in result.err and serve.ENV_API_KEY in result.err
+
+
+async def test_binds_beyond_loopback_with_a_key(tmp_path: Path) -> None:
+    proc, info = await start_server(
+        "--host",
+        "0.0.0.0",
+        "--sandbox",
+        env={serve.ENV_API_KEY: KEY, "PROVIDER_CACHE_DIR": str(tmp_path)},
+    )
+    try:
+        assert info["auth"] is True
+    finally:
+        code, _ = await stop(proc)
+    assert code == 0
+
+
+def test_loopback_addresses() -> None:
+    assert all(map(serve.is_loopback, ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"]))
+    assert not any(map(serve.is_loopback, ["0.0.0.0", "::", "", "10.0.0.1", "example.org"]))
+
+
+async def test_a_taken_port_is_one_error_line(tmp_path: Path) -> None:
+    proc, info = await start_server("--sandbox", env={"PROVIDER_CACHE_DIR": str(tmp_path)})
+    try:
+        port = str(info["url"]).rsplit(":", 1)[1]
+        result = await run("provider.serve", "--port", port, "--sandbox")
+    finally:
+        await stop(proc)
+    assert_clean_error(result, 1)
+    assert "cannot listen" in result.err
+
+
+async def test_help_has_examples_exit_codes_and_the_key_variable() -> None:
+    result = await run("provider.serve", "--help")
+    assert result.code == 0
+    for text in ("examples:", "exit codes:", "PROVIDER_API_KEY", "PROVIDER_CACHE_DIR", "--sandbox"):
+        assert text in result.out
+
+
+async def test_usage_errors_exit_2() -> None:
+    assert_clean_error(await run("provider.serve", "--port", "99999"), 2)
+    assert_clean_error(await run("provider.serve", "--sandbox", "bogus"), 2)
+    assert_clean_error(await run("provider.serve", "--proxy", "ftp://h:1"), 2)
+    assert_clean_error(await run("provider.serve", "--timeout", "0", "--sandbox"), 2)
+
+
+async def test_import_provider_pulls_in_neither_g4f_nor_openai() -> None:
+    code = (
+        "import sys, provider, provider.serve; "
+        "print(sorted(m for m in ('g4f', 'openai', 'playwright') if m in sys.modules))"
+    )
+    result = await run_python(code)
+    assert result == (0, "[]")
+
+
+async def test_without_g4f_the_library_imports_and_the_drop_in_says_how_to_install() -> None:
+    code = (
+        "import sys; sys.modules['g4f'] = None\n"  # as if g4f were not installed
+        "import provider, provider.serve\n"
+        "try:\n"
+        "    import provider.g4f_provider\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    status, out = await run_python(code)
+    assert status == 0
+    assert 'pip install ".[g4f]"' in out
+
+
+async def run_python(code: str) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, stdout=asyncio.subprocess.PIPE, cwd=ROOT
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode().strip()
