@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -9,7 +10,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from provider.prompt import build_prompt
@@ -29,10 +30,13 @@ from scraper.errors import (
     ModelNotSupportedError,
     ProtocolError,
     SessionExpiredError,
-    redact_url,
 )
 from scraper.http import Deadline, Proxy, new_session, origin_of, translate_errors
-from scraper.obtain import BrowserMode, obtain
+
+if TYPE_CHECKING:
+    from scraper.obtain import BrowserMode
+else:  # scraper.obtain (page parsing, lxml) loads with the first refresh, not on import
+    BrowserMode = Literal["auto", "never", "always"]
 
 __all__ = ["ChatgptFree", "Target"]
 
@@ -131,12 +135,22 @@ class ChatgptFree:
         retried = False
         while True:
             yielded = False
+            protocol = aipkit if creds.generation == "aipkit" else legacy
             try:
-                async for chunk in cls._chat_once(
-                    target, creds, prompt, caller_cookies, read_timeout
-                ):
-                    yielded = True
-                    yield chunk
+                # Inline, not a helper generator: every chunk of a long answer
+                # passes through each generator layer on its way to the caller.
+                with translate_errors(f"chatting with {target.site}", target.proxy):
+                    async with new_session(
+                        target.proxy,
+                        site=target.site,
+                        cookies=_merge(creds.cookies, caller_cookies),
+                        connect_timeout=read_timeout,
+                    ) as session:
+                        async for chunk in protocol.chat(
+                            session, creds, prompt, read_timeout=read_timeout
+                        ):
+                            yielded = True
+                            yield chunk
                 return
             except (StaleCredentials, Challenged) as exc:
                 if yielded:
@@ -204,17 +218,7 @@ class ChatgptFree:
     @classmethod
     def target(cls, proxy: str | None = None) -> Target:
         """Resolve ``url`` into the site origin and the pages to read, and parse the proxy."""
-        site = origin_of(cls.url)
-        path = urlsplit(cls.url).path
-        if path not in ("", "/"):
-            pages: tuple[str, ...] = (cls.url,)
-        else:
-            pages = (
-                (site + cls.chat_path, site + "/")
-                if cls.chat_path not in ("", "/")
-                else (site + "/",)
-            )
-        return Target(site=site, page_urls=pages, proxy=Proxy.parse(proxy))
+        return _target(cls.url, cls.chat_path, proxy)
 
     @classmethod
     async def _credentials(
@@ -244,6 +248,8 @@ class ChatgptFree:
         mode = browser or cls.browser
 
         async def fetch() -> Credentials:
+            from scraper.obtain import obtain
+
             if nonce_only and stale is not None and stale.generation == "aipkit":
                 fresh = await cls._new_aipkit_nonce(target, stale, deadline)
                 if fresh is not None:
@@ -277,25 +283,19 @@ class ChatgptFree:
         log.info("%s issued a new nonce", target.site)
         return stale.with_nonce(nonce, time.time())
 
-    @classmethod
-    async def _chat_once(
-        cls,
-        target: Target,
-        creds: Credentials,
-        prompt: str,
-        caller_cookies: tuple[Cookie, ...],
-        read_timeout: float,
-    ) -> AsyncIterator[str]:
-        protocol = aipkit if creds.generation == "aipkit" else legacy
-        with translate_errors("chatting with " + redact_url(target.site), target.proxy):
-            async with new_session(
-                target.proxy,
-                site=target.site,
-                cookies=_merge(creds.cookies, caller_cookies),
-                connect_timeout=read_timeout,
-            ) as session:
-                async for chunk in protocol.chat(session, creds, prompt, read_timeout=read_timeout):
-                    yield chunk
+
+@functools.lru_cache(maxsize=256)
+def _target(url: str, chat_path: str, proxy: str | None) -> Target:
+    # Cached: every call resolves the same few (url, proxy) pairs; raising
+    # calls (a bad URL or proxy) are not cached, so they raise every time.
+    site = origin_of(url)
+    if urlsplit(url).path not in ("", "/"):
+        pages: tuple[str, ...] = (url,)
+    elif chat_path not in ("", "/"):
+        pages = (site + chat_path, site + "/")
+    else:
+        pages = (site + "/",)
+    return Target(site=site, page_urls=pages, proxy=Proxy.parse(proxy))
 
 
 def _final(exc: Exception, site: str) -> Exception:

@@ -16,26 +16,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
 import os
 import re
-import tempfile
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import filelock
-import platformdirs
+from typing import TYPE_CHECKING, Any
 
 from scraper.credentials import Credentials
 from scraper.errors import ConfigurationError, InvalidInputError, ProtocolError, redact_url
 from scraper.http import Deadline
+
+if TYPE_CHECKING:  # asyncio is imported when a refresh runs, not with the library
+    import asyncio
 
 __all__ = ["CredentialStore", "default_cache_dir", "store_for"]
 
@@ -59,9 +58,12 @@ def default_cache_dir() -> Path:
                 "(it is created if missing) or unset it"
             )
         return path
+    import platformdirs  # imported on first use: it pulls in platform and more
+
     return Path(platformdirs.user_cache_dir("chatgptfree-provider"))
 
 
+@functools.lru_cache(maxsize=1024)
 def entry_key(site: str, proxy: str) -> str:
     """A file-name-safe key; hashing keeps the proxy password out of file names."""
     return hashlib.sha256(f"{site}\n{proxy}".encode()).hexdigest()[:32]
@@ -92,6 +94,7 @@ class CredentialStore:
     _flights: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Flight]] = field(
         default_factory=weakref.WeakKeyDictionary, repr=False
     )
+    _paths: dict[str, Path] = field(default_factory=dict, repr=False)
     _disk_ok: bool = True
     _warned: set[str] = field(default_factory=set, repr=False)
 
@@ -100,7 +103,10 @@ class CredentialStore:
         return self.directory / "credentials"
 
     def path(self, key: str) -> Path:
-        return self.folder / f"{key}.json"
+        path = self._paths.get(key)
+        if path is None:
+            path = self._paths[key] = self.folder / f"{key}.json"
+        return path
 
     # -- reading -----------------------------------------------------------------
 
@@ -279,6 +285,8 @@ class CredentialStore:
         site); anything newer that another task or process stored meanwhile is
         used instead of fetching again.
         """
+        import asyncio
+
         key = entry_key(site, proxy)
         flights = self._flights.setdefault(asyncio.get_running_loop(), {})
         flight = flights.get(key)
@@ -323,9 +331,13 @@ class CredentialStore:
 
     @contextlib.asynccontextmanager
     async def _process_lock(self, key: str, deadline: Deadline) -> AsyncIterator[None]:
+        import asyncio
+
         if not self._disk_ok:
             yield
             return
+        import filelock  # only a refresh needs it
+
         try:
             self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             lock = filelock.FileLock(self.folder / f"{key}.lock", timeout=0, mode=0o600)
@@ -356,6 +368,8 @@ def write_private(path: Path, payload: bytes) -> None:
     A temporary file in the same folder, fsynced, then renamed over ``path``:
     a reader sees the old file or the new one, never a torn one.
     """
+    import tempfile  # only writes need it (it pulls in shutil and random)
+
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
     try:
         os.fchmod(fd, 0o600)
@@ -383,6 +397,8 @@ def _forget(flights: dict[str, _Flight], key: str, task: asyncio.Task[Any]) -> N
 
 
 _stores: dict[Path, CredentialStore] = {}
+#: (directory as given, $PROVIDER_CACHE_DIR) → store: skips path work on every call.
+_resolved: dict[tuple[str | None, str | None], CredentialStore] = {}
 
 
 def store_for(directory: str | os.PathLike[str] | None = None) -> CredentialStore:
@@ -391,9 +407,13 @@ def store_for(directory: str | os.PathLike[str] | None = None) -> CredentialStor
     One instance per folder, so every call in the process shares its memory
     cache and its single-flight refreshes.
     """
-    path = Path(directory).expanduser() if directory is not None else default_cache_dir()
-    path = path.absolute()
-    store = _stores.get(path)
+    given = (os.fspath(directory) if directory is not None else None, os.environ.get(ENV_CACHE_DIR))
+    store = _resolved.get(given)
     if store is None:
-        store = _stores[path] = CredentialStore(path)
+        path = Path(directory).expanduser() if directory is not None else default_cache_dir()
+        path = path.absolute()
+        store = _stores.get(path)
+        if store is None:
+            store = _stores[path] = CredentialStore(path)
+        _resolved[given] = store
     return store

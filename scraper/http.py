@@ -7,20 +7,20 @@ only works when every request carries the same User-Agent through the same exit.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
-from email.utils import formatdate, parsedate_to_datetime
-from http.cookies import Morsel
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import aiohttp
-from yarl import URL
-
 from scraper.credentials import Cookie
+
+if TYPE_CHECKING:  # aiohttp costs ~0.3 s to import: only a request loads it
+    from http.cookies import Morsel
+
+    import aiohttp
 from scraper.errors import (
     ConfigurationError,
     NetworkError,
@@ -90,6 +90,8 @@ class Deadline:
     @contextlib.asynccontextmanager
     async def within(self, what: str) -> AsyncIterator[None]:
         """Run the block under what is left of the budget; raise ProviderTimeoutError past it."""
+        import asyncio
+
         left = self.remaining(what)
         try:
             async with asyncio.timeout(left):
@@ -192,6 +194,8 @@ def new_session(
 ) -> aiohttp.ClientSession:
     """A session that routes every request through ``proxy`` and sends ``cookies``
     only where their domain and path say (so never to another host)."""
+    import aiohttp
+
     connector: aiohttp.BaseConnector
     if proxy is not None and proxy.is_socks:
         from aiohttp_socks import ProxyConnector
@@ -215,6 +219,11 @@ def new_session(
 
 
 def load_cookies(jar: aiohttp.abc.AbstractCookieJar, cookies: Iterable[Cookie], site: str) -> None:
+    from email.utils import formatdate
+    from http.cookies import Morsel
+
+    from yarl import URL
+
     now = time.time()
     site_url = URL(site)
     for cookie in cookies:
@@ -258,6 +267,8 @@ def jar_cookies(jar: aiohttp.abc.AbstractCookieJar, site: str) -> tuple[Cookie, 
 
 
 def _morsel_expiry(morsel: Morsel[str], now: float) -> float | None:
+    from email.utils import parsedate_to_datetime
+
     max_age = morsel["max-age"]
     if max_age:
         with contextlib.suppress(ValueError):
@@ -286,35 +297,43 @@ def translate_errors(what: str, proxy: Proxy | None) -> Iterator[None]:
         yield
     except ProviderError:
         raise
-    except aiohttp.TooManyRedirects:
-        raise ProtocolError(
+    except Exception as exc:
+        mapped = _translated(exc, what, proxy)
+        if mapped is None:
+            raise
+        raise mapped from None
+
+
+def _translated(exc: Exception, what: str, proxy: Proxy | None) -> ProviderError | None:
+    import aiohttp
+
+    if isinstance(exc, aiohttp.TooManyRedirects):
+        return ProtocolError(
             f"{what}: more than {MAX_REDIRECTS} redirects (a redirect loop?): check the site URL"
-        ) from None
-    except (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError) as exc:
-        raise NetworkError(
+        )
+    if isinstance(exc, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
+        return NetworkError(
             f"{what}: {_the_proxy(proxy)} failed ({type(exc).__name__}): "
             "check the proxy address and credentials"
-        ) from None
-    except aiohttp.ServerTimeoutError:
-        raise ProviderTimeoutError(
+        )
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return ProviderTimeoutError(
             f"{what}: the server sent nothing within the timeout; retry or raise the timeout"
-        ) from None
-    except (aiohttp.ClientError, OSError) as exc:
-        text = _scrub(str(exc), proxy)
+        )
+    if isinstance(exc, aiohttp.ClientError | OSError):
         via = f" through proxy {proxy.redacted}" if proxy else ""
-        raise NetworkError(
-            f"{what}{via} failed: {type(exc).__name__}: {text}. "
+        return NetworkError(
+            f"{what}{via} failed: {type(exc).__name__}: {_scrub(str(exc), proxy)}. "
             "Check the network, the site URL and the proxy"
-        ) from None
-    except Exception as exc:
-        # python-socks raises its own errors (ProxyError, ProxyConnectionError…).
-        if type(exc).__module__.startswith(("python_socks", "aiohttp_socks")):
-            raise NetworkError(
-                f"{what}: {_the_proxy(proxy)} failed "
-                f"({type(exc).__name__}: {_scrub(str(exc), proxy)}): "
-                "check the proxy address and credentials"
-            ) from None
-        raise
+        )
+    # python-socks raises its own errors (ProxyError, ProxyConnectionError…).
+    if type(exc).__module__.startswith(("python_socks", "aiohttp_socks")):
+        return NetworkError(
+            f"{what}: {_the_proxy(proxy)} failed "
+            f"({type(exc).__name__}: {_scrub(str(exc), proxy)}): "
+            "check the proxy address and credentials"
+        )
+    return None
 
 
 def check_proxy_reply(status: int, proxy: Proxy | None) -> None:

@@ -18,17 +18,15 @@ import string
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from provider.protocols._common import (
     NonceRejected,
     check_not_page,
     cut_short,
-    events,
     read_json,
     reply_kind,
+    texts,
 )
 from provider.sse import Event
 from scraper.credentials import Credentials
@@ -43,6 +41,9 @@ from scraper.errors import (
 )
 from scraper.http import request_headers
 
+if TYPE_CHECKING:  # imported by the first request, not by `import provider`
+    import aiohttp
+
 log = logging.getLogger(__name__)
 
 _ALNUM = string.ascii_letters + string.digits
@@ -52,6 +53,8 @@ NONCE_HINTS = ("security check", "nonce", "session has expired")
 
 
 def _timeout(read_timeout: float) -> aiohttp.ClientTimeout:
+    import aiohttp
+
     return aiohttp.ClientTimeout(total=None, sock_connect=read_timeout, sock_read=read_timeout)
 
 
@@ -136,31 +139,47 @@ async def chat(
     ) as resp:
         if reply_kind(resp) != "stream" or resp.status != 200:
             await check_not_page(resp, "opening the answer stream")
-        async for text in stream_text(events(resp)):
+        async for text in texts(resp.content.iter_any(), AipkitStream()):
             yield text
 
 
-async def stream_text(source: AsyncIterator[Event]) -> AsyncIterator[str]:
-    """Text chunks from an aipkit event stream; raises the error it reports."""
-    async for event in source:
+class AipkitStream:
+    """Reads an aipkit event stream (see :class:`~provider.protocols._common.Interpreter`).
+
+    ``error`` is final whether or not ``done`` follows (the plugin's upstream
+    failures end with no ``done``).
+    """
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def on_event(self, event: Event) -> str | None:
         name = event.event
-        if name in ("", "message"):
+        if not name or name == "message":
             delta = _field(event.data, "delta")
-            if isinstance(delta, str) and delta:
-                yield delta
-        elif name == "done":
-            return
+            return delta if type(delta) is str and delta else None
+        if name == "done":
+            self.done = True
         elif name == "error":
             raise error_from(str(_field(event.data, "error") or event.data))
         elif name == "warning":
             log.warning("the site flagged the answer: %s", str(_field(event.data, "error"))[:200])
         # message_start, status, openai_response_id, citations, … carry no text.
-    raise cut_short()
+        return None
+
+    def on_end(self) -> None:
+        raise cut_short()
+
+
+_decode = json.JSONDecoder().raw_decode
 
 
 def _field(data: str, key: str) -> Any:
     try:
-        obj = json.loads(data)
+        # raw_decode: json.loads without its whitespace scans (runs once per delta).
+        obj = _decode(data.strip() if data[:1].isspace() else data)[0]
     except ValueError:
         log.debug("skipping a stream event that is not JSON (%d chars)", len(data))
         return None

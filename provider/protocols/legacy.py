@@ -12,18 +12,17 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from provider.protocols._common import (
     NonceRejected,
     check_not_page,
     cut_short,
-    events,
     read_json,
     reply_kind,
+    texts,
 )
+from provider.sse import Event
 from scraper.credentials import Credentials
 from scraper.errors import (
     InvalidInputError,
@@ -33,6 +32,9 @@ from scraper.errors import (
     UpstreamError,
 )
 from scraper.http import request_headers
+
+if TYPE_CHECKING:  # imported by the first request, not by `import provider`
+    import aiohttp
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,8 @@ async def chat(
     session: aiohttp.ClientSession, creds: Credentials, prompt: str, *, read_timeout: float
 ) -> AsyncIterator[str]:
     """Send ``prompt``; yield the answer's text as it streams in."""
+    import aiohttp
+
     headers = request_headers(creds.user_agent, referer=creds.page_url)
     headers["Origin"] = creds.site
     headers["Accept"] = "text/event-stream, application/json;q=0.9, */*;q=0.8"
@@ -83,61 +87,89 @@ async def chat(
             return
         if kind != "stream" or resp.status != 200:
             await check_not_page(resp, "sending the message")
-        async for text in stream_text(events(resp)):
+        async for text in texts(resp.content.iter_any(), LegacyStream()):
             yield text
 
 
-async def stream_text(source: AsyncIterator[Any]) -> AsyncIterator[str]:
-    """Text chunks from the plugin's event stream; raises the error it reports.
+class LegacyStream:
+    """Reads the plugin's event stream (see :class:`~provider.protocols._common.Interpreter`).
 
-    Stops at the finish chunk or ``[DONE]`` — whichever comes first — so the
+    Done at the finish chunk or ``[DONE]`` — whichever comes first — so the
     trailing JSON summary is never read, let alone shown.
     """
-    error_words: list[str] | None = None  # the upstream-failure shape, being collected
-    async for event in source:
+
+    __slots__ = ("done", "error_words")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.error_words: list[str] | None = None  # the upstream-failure shape, collected
+
+    def on_event(self, event: Event) -> str | None:
         data = event.data
+        try:
+            # raw_decode skips json.loads's wrapper (two whitespace scans): this
+            # runs once per delta, half a million times for a 10 MB answer.
+            obj = _decode(data)[0]
+        except ValueError:
+            return self._not_json(data)
+        if type(obj) is not dict:
+            return None
+        if not _ERROR_KEYS.isdisjoint(obj) and _is_error(obj):
+            raise error_from(obj)
+        choices = obj.get("choices")
+        if type(choices) is not list or not choices or type(choices[0]) is not dict:
+            return None
+        choice = choices[0]
+        delta = choice.get("delta")
+        text = delta.get("content") if type(delta) is dict else choice.get("text")
+        if event.event == "message" and "id" not in obj and "object" not in obj:
+            # The plugin's upstream-failure shape: the error text as fake word
+            # chunks. Real answers come as full chunk objects in unnamed events.
+            if self.error_words is None:
+                self.error_words = []
+            if isinstance(text, str):
+                self.error_words.append(text)
+            text = None
+        if choice.get("finish_reason") in FINISH_REASONS:
+            self.done = True
+            self._raise_collected_error()
+        return text if type(text) is str and text else None
+
+    def _not_json(self, data: str) -> str | None:
         if data == "[DONE]":
-            break
+            self.done = True
+            self._raise_collected_error()
+            return None
         if data == "[LIMITED]":
             raise UpstreamError(
                 "the site's AI backend failed (the plugin ended the stream with [LIMITED]); "
                 "retry later"
             )
-        try:
-            obj = json.loads(data)
-        except ValueError:
-            log.debug("skipping a stream event that is not JSON (%d chars)", len(data))
-            continue
-        if not isinstance(obj, dict):
-            continue
-        if _is_error(obj):
-            raise error_from(obj)
-        choices = obj.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            continue
-        choice = choices[0]
-        delta = choice.get("delta")
-        text = delta.get("content") if isinstance(delta, dict) else choice.get("text")
-        if event.event == "message" and "id" not in obj and "object" not in obj:
-            # The plugin's upstream-failure shape: the error text as fake word
-            # chunks. Real answers come as full chunk objects in unnamed events.
-            if error_words is None:
-                error_words = []
-            if isinstance(text, str):
-                error_words.append(text)
-        elif isinstance(text, str) and text:
-            yield text
-        if choice.get("finish_reason") in FINISH_REASONS:
-            if error_words is not None:
-                raise UpstreamError(
-                    f"the site's AI backend failed: {''.join(error_words).strip()[:300]}; "
-                    "retry later (the site's operator has to fix this if it persists)"
-                )
-            return
-    else:
+        if data[:1].isspace():  # JSON after extra spaces: rare, so the slow path
+            try:
+                json.loads(data)
+            except ValueError:
+                pass
+            else:
+                return self.on_event(Event(data.strip(), "", None))
+        log.debug("skipping a stream event that is not JSON (%d chars)", len(data))
+        return None
+
+    def on_end(self) -> None:
+        self._raise_collected_error()
         raise cut_short()
-    if error_words is not None:
-        raise UpstreamError(f"the site's AI backend failed: {''.join(error_words).strip()[:300]}")
+
+    def _raise_collected_error(self) -> None:
+        if self.error_words is not None:
+            raise UpstreamError(
+                f"the site's AI backend failed: {''.join(self.error_words).strip()[:300]}; "
+                "retry later (the site's operator has to fix this if it persists)"
+            )
+
+
+_decode = json.JSONDecoder().raw_decode
+#: Keys that can mark an error object; most chunks have none of them.
+_ERROR_KEYS = frozenset({"status", "tokenLimitReached", "ipBanned", "messageFlagged", "modflag"})
 
 
 def _is_error(obj: dict[str, Any]) -> bool:

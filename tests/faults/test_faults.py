@@ -22,7 +22,7 @@ from provider.errors import (
     ProviderTimeoutError,
 )
 from provider.protocols import aipkit, legacy
-from provider.sse import Event, SSEParser
+from provider.protocols._common import texts
 from tests.capture import capture
 from tests.conftest import USER, chat, provider_for
 
@@ -193,14 +193,10 @@ async def _drain(gen: AsyncIterator[str]) -> list[str]:
     return [c async for c in gen]
 
 
-async def _events(body: bytes, cuts: list[int]) -> AsyncIterator[Event]:
-    parser = SSEParser()
+async def _reads(body: bytes, cuts: list[int]) -> AsyncIterator[bytes]:
     points = sorted({min(c, len(body)) for c in cuts})
     for a, b in zip([0, *points], [*points, len(body)], strict=True):
-        for event in parser.feed(body[a:b]):
-            yield event
-    for event in parser.end():
-        yield event
+        yield body[a:b]
 
 
 PIECES = [
@@ -231,9 +227,9 @@ PIECES = [
 def test_stream_interpreters_never_raise_anything_but_provider_errors(
     body: bytes, cuts: list[int]
 ) -> None:
-    for interpreter in (legacy.stream_text, aipkit.stream_text):
+    for interpreter in (legacy.LegacyStream, aipkit.AipkitStream):
         try:
-            chunks = asyncio.run(_drain(interpreter(_events(body, cuts))))
+            chunks = asyncio.run(_drain(texts(_reads(body, cuts), interpreter())))
         except ProviderError:
             continue
         assert all(isinstance(c, str) and c for c in chunks)

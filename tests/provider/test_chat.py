@@ -59,7 +59,8 @@ def test_format_prompt_is_the_originals() -> None:
 
 @pytest.mark.parametrize("generation", GENERATIONS)
 async def test_chat_streams_the_answer_in_chunks(generation: str, cache_dir: Path) -> None:
-    async with sandbox.running(generation=generation) as site:
+    # Paced deltas arrive in separate reads: each must reach the caller on its own.
+    async with sandbox.running(generation=generation, chunk_delay=0.05) as site:
         provider = provider_for(site.url, cache_dir)
         chunks = [
             c

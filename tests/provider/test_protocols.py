@@ -16,16 +16,22 @@ from provider.errors import (
     UpstreamError,
 )
 from provider.protocols import NonceRejected, aipkit, legacy
-from provider.sse import Event, SSEParser
+from provider.protocols._common import texts
 from tests.capture import capture as load
 
 
-async def events_of(body: bytes, step: int | None = None) -> AsyncIterator[Event]:
-    parser = SSEParser()
-    pieces = [body] if step is None else [body[i : i + step] for i in range(0, len(body), step)]
-    for piece in pieces:
-        for event in parser.feed(piece):
-            yield event
+async def reads(body: bytes, step: int | None = None) -> AsyncIterator[bytes]:
+    """The body as the network might deliver it: whole, or in reads of ``step`` bytes."""
+    for i in range(0, len(body), step or len(body) or 1):
+        yield body[i : i + (step or len(body))]
+
+
+def legacy_text(body: bytes, step: int | None = None) -> AsyncIterator[str]:
+    return texts(reads(body, step), legacy.LegacyStream())
+
+
+def aipkit_text(body: bytes, step: int | None = None) -> AsyncIterator[str]:
+    return texts(reads(body, step), aipkit.AipkitStream())
 
 
 async def collect(gen: AsyncIterator[str]) -> list[str]:
@@ -36,20 +42,20 @@ async def collect(gen: AsyncIterator[str]) -> list[str]:
 async def test_legacy_stream_capture_yields_the_answer_and_never_the_trailing_json(
     step: int | None,
 ) -> None:
-    chunks = await collect(
-        legacy.stream_text(events_of(load("legacy-chat-stream.http").body, step))
-    )
-    assert chunks == ["You said: ", "Hello legacy ", "bot"]
+    chunks = await collect(legacy_text(load("legacy-chat-stream.http").body, step))
+    assert "".join(chunks) == "You said: Hello legacy bot"
+    # One chunk per network read: whole, one; byte by byte, one per delta's last byte.
+    assert len(chunks) == (1 if step is None or step > 300 else 3)
 
 
 async def test_legacy_get_capture_yields_the_answer() -> None:
-    text = "".join(await collect(legacy.stream_text(events_of(load("legacy-chat-get.http").body))))
+    text = "".join(await collect(legacy_text(load("legacy-chat-get.http").body)))
     assert text == "You said: Hello again via EventSource"
 
 
 async def test_legacy_upstream_failure_is_an_error_not_an_answer() -> None:
     with pytest.raises(UpstreamError, match="Incorrect API key"):
-        await collect(legacy.stream_text(events_of(load("legacy-upstream-error.http").body)))
+        await collect(legacy_text(load("legacy-upstream-error.http").body))
 
 
 def test_legacy_json_reply_capture() -> None:
@@ -99,12 +105,20 @@ def test_legacy_error_objects_map_to_error_classes(obj: dict[str, object], error
 
 async def test_legacy_limited_and_cut_short_streams() -> None:
     with pytest.raises(UpstreamError, match="LIMITED"):
-        await collect(legacy.stream_text(events_of(b"data: [LIMITED]\n\n")))
+        await collect(legacy_text(b"data: [LIMITED]\n\n"))
     body = load("legacy-chat-stream.http").body
     cut = body[: body.index(b'"Hello legacy')]
-    gen = legacy.stream_text(events_of(cut))
+    gen = legacy_text(cut)
     with pytest.raises(NetworkError, match="before the answer finished"):
         await collect(gen)
+
+
+async def test_text_before_an_error_in_the_same_read_is_delivered_first() -> None:
+    body = b'data: {"delta":"partial"}\n\nevent: error\ndata: {"error":"API Error: boom"}\n\n'
+    gen = aipkit_text(body)
+    assert await gen.__anext__() == "partial"
+    with pytest.raises(UpstreamError, match="boom"):
+        await gen.__anext__()
 
 
 async def test_legacy_odd_chunks_do_not_crash() -> None:
@@ -115,27 +129,27 @@ async def test_legacy_odd_chunks_do_not_crash() -> None:
         b"data: not json\n\n"
         b'data: {"choices": [{"delta": {"content": "b"}, "finish_reason": "length"}]}\n\n'
     )
-    assert await collect(legacy.stream_text(events_of(body))) == ["a", "b"]
+    assert "".join(await collect(legacy_text(body))) == "ab"
 
 
 @pytest.mark.parametrize("name", ["aipkit-stream.http", "aipkit-stream-chat-completions-mode.http"])
 @pytest.mark.parametrize("step", [None, 1, 100])
 async def test_aipkit_stream_captures(name: str, step: int | None) -> None:
-    text = "".join(await collect(aipkit.stream_text(events_of(load(name).body, step))))
+    text = "".join(await collect(aipkit_text(load(name).body, step)))
     assert text.startswith("You said: Hello ")
     assert text in ("You said: Hello aipkit bot", "You said: Hello via chat_completions mode")
 
 
 async def test_aipkit_error_is_final_without_done() -> None:
     with pytest.raises(UpstreamError, match="API Error"):
-        await collect(aipkit.stream_text(events_of(load("aipkit-upstream-error.http").body)))
+        await collect(aipkit_text(load("aipkit-upstream-error.http").body))
 
 
 async def test_aipkit_bad_nonce_and_reused_key_captures() -> None:
     with pytest.raises(NonceRejected):
-        await collect(aipkit.stream_text(events_of(load("aipkit-bad-nonce-stream.http").body)))
+        await collect(aipkit_text(load("aipkit-bad-nonce-stream.http").body))
     with pytest.raises(ProtocolError, match="not found in cache"):
-        await collect(aipkit.stream_text(events_of(load("aipkit-reused-cache-key.http").body)))
+        await collect(aipkit_text(load("aipkit-reused-cache-key.http").body))
 
 
 @pytest.mark.parametrize(
@@ -168,5 +182,5 @@ async def test_aipkit_warning_is_logged_not_raised(caplog: pytest.LogCaptureFixt
         b'data: {"delta":"a"}\n\nevent: warning\ndata: {"error":" (Warning: Content Filtered)"}\n\n'
         b'data: {"delta":"b"}\n\nevent: done\ndata: {"finished":true}\n\n'
     )
-    assert await collect(aipkit.stream_text(events_of(body))) == ["a", "b"]
+    assert "".join(await collect(aipkit_text(body))) == "ab"
     assert "Content Filtered" in caplog.text

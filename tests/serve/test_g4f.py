@@ -63,7 +63,7 @@ async def test_async_client_non_streaming(generation: str, cache_dir: Path) -> N
 
 @pytest.mark.parametrize("generation", ["legacy", "aipkit"])
 async def test_async_client_streaming(generation: str, cache_dir: Path) -> None:
-    async with sandbox.running(generation=generation, answer_bytes=300) as site:
+    async with sandbox.running(generation=generation, answer_bytes=300, chunk_delay=0.01) as site:
         provider = make_g4f_provider(site.url, cache_dir=cache_dir)
         client = g4f.client.AsyncClient(provider=provider)
         stream = client.chat.completions.create(model="", messages=USER, stream=True)

@@ -53,7 +53,7 @@ async def test_non_streaming_completion(generation: str, served: Served) -> None
 
 @pytest.mark.parametrize("generation", ["legacy", "aipkit"])
 async def test_streaming_completion(generation: str, served: Served) -> None:
-    async with served(generation, answer_bytes=400, delta_chars=16) as s:
+    async with served(generation, answer_bytes=400, delta_chars=16, chunk_delay=0.01) as s:
         stream = await s.client.chat.completions.create(
             model="", messages=USER, stream=True, stream_options={"include_usage": True}
         )
