@@ -219,6 +219,9 @@ def new_session(
 
 
 def load_cookies(jar: aiohttp.abc.AbstractCookieJar, cookies: Iterable[Cookie], site: str) -> None:
+    cookies = tuple(cookies)
+    if not cookies:
+        return  # the common case for sites without bot protection: no parsing at all
     from email.utils import formatdate
     from http.cookies import Morsel
 
