@@ -320,3 +320,35 @@ async def test_bad_browser_env_is_one_line_and_exit_2(cache_dir: Path) -> None:
         )
     assert_clean_error(result, 2)
     assert "PROVIDER_BROWSER" in result.err
+
+
+@pytest.mark.browser
+def test_a_terminal_sees_a_status_line_while_the_browser_works(tmp_path: Path) -> None:
+    import pty
+    import subprocess
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "provider", "--sandbox", "legacy,challenge", "Hi"],
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        cwd=ROOT,
+        env={**os.environ, "PROVIDER_CACHE_DIR": str(tmp_path)},
+    )
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        seen += data
+    os.close(master)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert out.decode() == "You said: Hi\n"  # stdout stays clean for pipes
+    screen = seen.decode(errors="replace")
+    assert "Chromium" in screen  # progress while the browser solved the challenge
+    assert screen.rstrip().endswith("\x1b[K")  # and the line is cleared at the end
