@@ -128,7 +128,7 @@ class ChatgptFree:
         read_timeout = _check_timeout(timeout)
         caller_cookies = _check_cookies(cookies, cls.url)
         target = cls.target(proxy)
-        store: CredentialStore = kwargs.get("store") or store_for(cls.cache_dir)
+        store = store_for(cls.cache_dir)
         deadline = Deadline(read_timeout)
 
         creds = await cls._credentials(store, target, deadline, caller_cookies)

@@ -90,7 +90,7 @@ class SSEParser:
             elif len(line) > max_line:
                 self._skip()
             else:
-                self._line(line, events)
+                self._line(line)
                 data = self._data
         if len(rest) > max_line:
             if not self._skipping:
@@ -115,13 +115,8 @@ class SSEParser:
         self.skipped_lines += 1
         log.debug("skipped an SSE line longer than %d bytes", self._max_line)
 
-    def _line(self, raw: bytes, events: list[Event]) -> None:
-        if not raw:
-            if self._data:
-                events.append(Event("\n".join(self._data), self._event, self._id))
-            self._data = []
-            self._event = ""
-            return
+    def _line(self, raw: bytes) -> None:
+        """A non-blank line other than ``data: …`` (blank lines are handled in :meth:`feed`)."""
         if raw[0] == 0x3A:  # ':' comment (also aipkit's 4096-space preamble)
             return
         line = raw.decode("utf-8", "replace")

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from scraper.credentials import Cookie, Credentials, expiry
-from scraper.errors import ChallengeError, NoChatWidgetError
+from scraper.errors import NoChatWidgetError
 from scraper.http import (
     DEFAULT_USER_AGENT,
     Deadline,
@@ -151,13 +151,8 @@ async def _via_browser(
     cookies: Sequence[Cookie],
     bot_id: int | None,
 ) -> Credentials:
-    try:
-        from scraper import browser as browser_module
-    except ImportError:  # the browser fallback is not part of this build
-        raise ChallengeError(
-            f"{site} answered with a bot-protection challenge and this build has no browser "
-            "fallback: pass a cf_clearance cookie obtained in a browser with the same User-Agent"
-        ) from None
-    return await browser_module.solve(
+    from scraper import browser  # Playwright's module: loaded only for a challenge
+
+    return await browser.solve(
         site, url, proxy=proxy, deadline=deadline, cookies=cookies, bot_id=bot_id
     )

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from provider.sse import Event, SSEParser
+from scraper.credentials import Credentials
 from scraper.errors import (
     ChallengeError,
     NetworkError,
@@ -15,7 +16,7 @@ from scraper.errors import (
     ProviderError,
     SessionExpiredError,
 )
-from scraper.http import check_proxy_reply
+from scraper.http import check_proxy_reply, request_headers
 
 if TYPE_CHECKING:  # imported by the first request, not by `import provider`
     import aiohttp
@@ -26,6 +27,21 @@ log = logging.getLogger(__name__)
 MAX_JSON_BYTES = 4 * 1024 * 1024
 #: Enough of an HTML body to tell a challenge page from anything else.
 SNIFF_BYTES = 64 * 1024
+
+
+def chat_headers(creds: Credentials, accept: str) -> dict[str, str]:
+    """The headers of a chat request: the page's browser, coming from the page."""
+    headers = request_headers(creds.user_agent, referer=creds.page_url)
+    headers["Origin"] = creds.site
+    headers["Accept"] = accept
+    return headers
+
+
+def read_timeout_for(seconds: float) -> aiohttp.ClientTimeout:
+    """Connecting and every gap between two reads bounded; the whole answer not."""
+    import aiohttp
+
+    return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
 
 
 class StaleCredentials(SessionExpiredError):

@@ -22,9 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from provider.protocols._common import (
     NonceRejected,
+    chat_headers,
     check_not_page,
     cut_short,
     read_json,
+    read_timeout_for,
     reply_kind,
     texts,
 )
@@ -39,7 +41,6 @@ from scraper.errors import (
     QuotaExceededError,
     UpstreamError,
 )
-from scraper.http import request_headers
 
 if TYPE_CHECKING:  # imported by the first request, not by `import provider`
     import aiohttp
@@ -50,19 +51,6 @@ _ALNUM = string.ascii_letters + string.digits
 
 #: Error texts that mean "get a fresh nonce", as the plugin's own page script reads them.
 NONCE_HINTS = ("security check", "nonce", "session has expired")
-
-
-def _timeout(read_timeout: float) -> aiohttp.ClientTimeout:
-    import aiohttp
-
-    return aiohttp.ClientTimeout(total=None, sock_connect=read_timeout, sock_read=read_timeout)
-
-
-def _headers(creds: Credentials, accept: str) -> dict[str, str]:
-    headers = request_headers(creds.user_agent, referer=creds.page_url)
-    headers["Origin"] = creds.site
-    headers["Accept"] = accept
-    return headers
 
 
 async def cache_message(
@@ -81,8 +69,8 @@ async def cache_message(
             "bot_id": str(creds.bot_id),
             "user_client_message_id": msg_id,
         },
-        headers=_headers(creds, "application/json, */*;q=0.8"),
-        timeout=_timeout(read_timeout),
+        headers=chat_headers(creds, "application/json, */*;q=0.8"),
+        timeout=read_timeout_for(read_timeout),
         allow_redirects=False,
     ) as resp:
         if reply_kind(resp) != "json":
@@ -133,8 +121,8 @@ async def chat(
     async with session.get(
         creds.ajax_url,
         params=stream_params(creds, cache_key),
-        headers=_headers(creds, "text/event-stream"),
-        timeout=_timeout(read_timeout),
+        headers=chat_headers(creds, "text/event-stream"),
+        timeout=read_timeout_for(read_timeout),
         allow_redirects=False,
     ) as resp:
         if reply_kind(resp) != "stream" or resp.status != 200:
@@ -226,8 +214,8 @@ async def new_nonce(
     async with session.post(
         creds.ajax_url,
         data={"action": "aipkit_get_frontend_chat_nonce", "bot_id": str(creds.bot_id)},
-        headers=_headers(creds, "application/json, */*;q=0.8"),
-        timeout=_timeout(read_timeout),
+        headers=chat_headers(creds, "application/json, */*;q=0.8"),
+        timeout=read_timeout_for(read_timeout),
         allow_redirects=False,
     ) as resp:
         if reply_kind(resp) != "json" or resp.status != 200:

@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from provider.protocols._common import (
     NonceRejected,
+    chat_headers,
     check_not_page,
     cut_short,
     read_json,
+    read_timeout_for,
     reply_kind,
     texts,
 )
@@ -31,7 +33,6 @@ from scraper.errors import (
     QuotaExceededError,
     UpstreamError,
 )
-from scraper.http import request_headers
 
 if TYPE_CHECKING:  # imported by the first request, not by `import provider`
     import aiohttp
@@ -67,18 +68,11 @@ async def chat(
     session: aiohttp.ClientSession, creds: Credentials, prompt: str, *, read_timeout: float
 ) -> AsyncIterator[str]:
     """Send ``prompt``; yield the answer's text as it streams in."""
-    import aiohttp
-
-    headers = request_headers(creds.user_agent, referer=creds.page_url)
-    headers["Origin"] = creds.site
-    headers["Accept"] = "text/event-stream, application/json;q=0.9, */*;q=0.8"
     async with session.post(
         creds.ajax_url,
         data=form(creds, prompt),
-        headers=headers,
-        timeout=aiohttp.ClientTimeout(
-            total=None, sock_connect=read_timeout, sock_read=read_timeout
-        ),
+        headers=chat_headers(creds, "text/event-stream, application/json;q=0.9, */*;q=0.8"),
+        timeout=read_timeout_for(read_timeout),
         allow_redirects=False,
     ) as resp:
         kind = reply_kind(resp)

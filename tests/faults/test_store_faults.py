@@ -113,11 +113,17 @@ def test_bad_cache_dir_env_is_a_configuration_error(
         asyncio.run(chat(provider))
 
 
-def test_expired_entry_is_refreshed_not_used(tmp_path: Path) -> None:
-    from tests.provider.test_store import make
+async def test_expired_entry_is_refreshed_not_used(cache_dir: Path) -> None:
+    from dataclasses import replace
 
-    store = CredentialStore(tmp_path)
-    old = make(obtained=time.time() - 13 * 3600)
-    store.put(old, "")
-    got = store.get(SITE, "")
-    assert got is not None and not got.fresh()
+    async with sandbox.running(generation="legacy") as site:
+        provider = provider_for(site.url, cache_dir)
+        await chat(provider)
+        creds = provider.stored_credentials()
+        assert creds is not None
+        # Past its expiry (and with a nonce the site would refuse): it must not be sent.
+        stale = replace(creds, nonce="0123456789", expires_at=time.time() - 1)
+        CredentialStore(cache_dir).put(stale, "")
+        assert await chat(provider) == "You said: Hello sandbox"
+        assert site.hits["GET /chat/"] == 2  # read afresh, not tried first
+        assert site.hits["admin-ajax:wpaicg_chat_shortcode_message"] == 2  # no rejected send
