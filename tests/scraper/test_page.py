@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -433,6 +434,15 @@ def test_utf8_bom() -> None:
 def test_nul_bytes_do_not_hide_a_later_widget() -> None:
     data = b"<html><body>\x00\x00<p>x\x00</p>" + legacy_div().encode()
     assert parse_page(data, "https://example.com/").primary().post_id == 12
+
+
+def test_page_opening_with_an_xml_declaration_warns_nobody() -> None:
+    data = b"<?xml version='1.0' encoding='utf-8'?>" + legacy_div().encode()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        widget = parse_page(data, "https://example.com/").primary()
+    assert widget.nonce == "0a1b2c3d4e"
+    assert [str(w.message) for w in seen] == []
 
 
 # --------------------------------------------------------------- size, robustness
