@@ -9,22 +9,19 @@ identity and a count of chunks.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import sandbox
 import scraper.obtain
-from provider import ChatgptFree
+from bench._parse import Streams, streaming
 from scraper.errors import ProviderTimeoutError
 from scraper.http import Deadline
 from scraper.obtain import obtain
 from scraper.page import PageInfo, parse_page
-from tests.conftest import USER, provider_for
 
 #: Chunks the other streams must deliver while one parse is under way.
 FLOWED = 60
@@ -78,47 +75,22 @@ async def test_rendered_page_is_parsed_off_the_loop_thread(
     assert spy.threads[0] != threading.get_ident()
 
 
-class Streams:
-    """Chats streaming long answers from one sandbox, every chunk counted."""
+class Flowed:
+    """Holds a parse until the other streams have delivered FLOWED more chunks."""
 
-    def __init__(self) -> None:
-        self.chunks = 0
-        self.started = 0
+    def __init__(self, streams: Streams) -> None:
+        self.streams = streams
         self.target: int | None = None
-        self.flowed = threading.Event()
-        self.all_started = asyncio.Event()
+        self.event = threading.Event()
+        streams.on_chunk = self.count
 
-    async def consume(self, provider: type[ChatgptFree], n: int) -> None:
-        first = True
-        async for _ in provider.create_async_generator("", USER, timeout=30):
-            self.chunks += 1
-            if first:
-                first = False
-                self.started += 1
-                if self.started == n:
-                    self.all_started.set()
-            if self.target is not None and self.chunks >= self.target:
-                self.flowed.set()
+    def count(self, chunks: int) -> None:  # on the loop, per chunk
+        if self.target is not None and chunks >= self.target:
+            self.event.set()
 
-    def hold_until_flowed(self) -> None:
-        """In the parse's thread: wait until the streams delivered FLOWED more chunks."""
-        self.target = self.chunks + FLOWED
-        self.flowed.wait(GIVE_UP_S)
-
-
-@contextlib.asynccontextmanager
-async def streaming(url: str, cache: Path, n: int) -> AsyncIterator[Streams]:
-    streams = Streams()
-    provider = provider_for(url, cache)
-    tasks = [asyncio.create_task(streams.consume(provider, n)) for _ in range(n)]
-    try:
-        async with asyncio.timeout(GIVE_UP_S * 2):
-            await streams.all_started.wait()
-        yield streams
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    def hold(self) -> None:  # in the parse's thread
+        self.target = self.streams.chunks + FLOWED
+        self.event.wait(GIVE_UP_S)
 
 
 async def test_other_streams_keep_flowing_while_a_page_parses(
@@ -129,7 +101,8 @@ async def test_other_streams_keep_flowing_while_a_page_parses(
         sandbox.running(generation="aipkit", answer_bytes=100_000, chunk_delay=0.01) as site,
         streaming(site.url, cache_dir, n=10) as streams,
     ):
-        spy = Spy(before=streams.hold_until_flowed)
+        flowed = Flowed(streams)
+        spy = Spy(before=flowed.hold)
         monkeypatch.setattr(scraper.obtain, "parse_page", spy)
         during = streams.chunks
         creds = await obtain(
@@ -139,7 +112,7 @@ async def test_other_streams_keep_flowing_while_a_page_parses(
     assert creds.nonce and len(spy.threads) == 1
     # The parse began only once FLOWED chunks had arrived after it was entered:
     # the event loop kept serving the other chats while the parse was under way.
-    assert streams.flowed.is_set(), f"only {delivered} chunks arrived during the parse"
+    assert flowed.event.is_set(), f"only {delivered} chunks arrived during the whole call"
 
 
 async def test_a_parse_past_the_deadline_times_out_the_caller(
