@@ -78,7 +78,7 @@ _LEGACY_SHORTCODE = "wpaicg-chat-shortcode"
 _LEGACY_WIDGET = "wpaicg-chatbox"
 _AIPKIT_CONTAINER = "aipkit_chat_container"
 _AIPKIT_POPUP = "aipkit_popup_wrapper"
-_CLASSES_SET = frozenset((_LEGACY_SHORTCODE, _LEGACY_WIDGET, _AIPKIT_CONTAINER, _AIPKIT_POPUP))
+_CLASSES = frozenset((_LEGACY_SHORTCODE, _LEGACY_WIDGET, _AIPKIT_CONTAINER, _AIPKIT_POPUP))
 _AJAX_PATH = "/wp-admin/admin-ajax.php"
 #: A URL no HTTP client would send: spaces or control characters inside.
 _BAD_URL_CHAR = re.compile(r"[\s\x00-\x1f\x7f]")
@@ -240,7 +240,7 @@ class _WidgetsAndScripts(SoupStrainer):
             return True
         value = attrs.get("class") if attrs else None
         # At this point the class attribute is still the raw string.
-        return isinstance(value, str) and not _CLASSES_SET.isdisjoint(value.split())
+        return isinstance(value, str) and not _CLASSES.isdisjoint(value.split())
 
     def allow_string_creation(self, string: str) -> bool:
         return False
@@ -435,7 +435,7 @@ def _classes(el: Tag) -> frozenset[str]:
 
 
 def _is_candidate(el: Tag) -> bool:
-    return not _CLASSES_SET.isdisjoint(el.get_attribute_list("class"))
+    return not _CLASSES.isdisjoint(_classes(el))
 
 
 def _popup_ancestor(el: Tag) -> Tag | None:

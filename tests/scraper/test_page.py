@@ -431,6 +431,14 @@ def test_utf8_bom() -> None:
     assert parse_page(data, "https://example.com/").primary().post_id == 12
 
 
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_page_with_bom(codec: str) -> None:
+    # The BOM wins over the (ASCII-compatible) declaration inside.
+    data = "\ufeff".encode(codec) + page(legacy_div(url="https://example.com/\u00e9")).encode(codec)
+    widget = parse_page(data, "https://example.com/").primary()
+    assert (widget.post_id, widget.referer_url) == (12, "https://example.com/\u00e9")
+
+
 def test_nul_bytes_do_not_hide_a_later_widget() -> None:
     data = b"<html><body>\x00\x00<p>x\x00</p>" + legacy_div().encode()
     assert parse_page(data, "https://example.com/").primary().post_id == 12
