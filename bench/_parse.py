@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import subprocess
 import sys
@@ -190,6 +191,7 @@ async def _worst_lag_during(work: Callable[[], Any]) -> tuple[float, float]:
 async def loop_lag(runs: int, log: Callable[[str], None]) -> tuple[list[Row], dict[str, Any]]:
     # Just under the fetch limit, so the real call site accepts it.
     data = page_of(min(5_000_000, MAX_PAGE_BYTES - 4096))
+    load = os.getloadavg()[0]
     worst: list[float] = []
     quiet: list[float] = []
     took: list[float] = []
@@ -237,6 +239,7 @@ async def loop_lag(runs: int, log: Callable[[str], None]) -> tuple[list[Row], di
         "obtain_s": took,
         "chunks_during": flowed,
         "parse_alone_s": on_loop,
+        "load_avg_1min": [load, os.getloadavg()[0]],
     }
     row = Row(
         "8 page parse",
@@ -251,7 +254,8 @@ async def loop_lag(runs: int, log: Callable[[str], None]) -> tuple[list[Row], di
         + ", ".join(f"{x * 1e3:.0f}" for x in worst)
         + f" ms); fetch + parse took {median(took):.2f} s, the streams delivered "
         f"{int(median(flowed)):,} chunks meanwhile; the same parse alone, on an idle loop, "
-        f"{on_loop:.2f} s: the lag it would cause on the loop",
+        f"{on_loop:.2f} s: the lag it would cause on the loop; load average {load:.1f} "
+        f"at the start ({os.cpu_count()} cores: above that, the loop waits for a core too)",
     )
     return [row], info
 
