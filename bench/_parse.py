@@ -243,7 +243,7 @@ async def loop_lag(runs: int, log: Callable[[str], None]) -> tuple[list[Row], di
     }
     row = Row(
         "8 page parse",
-        f"loop worst lag, 5 MB page parsed, {STREAMS} streams",
+        f"loop lag, 5 MB parse + {STREAMS} streams",
         "ms",
         median(worst) * 1e3,
         median(quiet) * 1e3,
