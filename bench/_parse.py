@@ -247,7 +247,7 @@ async def loop_lag(runs: int, log: Callable[[str], None]) -> tuple[list[Row], di
         "ms",
         median(worst) * 1e3,
         median(quiet) * 1e3,
-        "same streams, no page",
+        "streams alone",
         "value<=",
         50.0,
         note=f"median of {runs} runs (each run's worst; all: "

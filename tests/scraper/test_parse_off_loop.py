@@ -3,8 +3,8 @@
 Both call sites of the parser (plain HTTP in ``scraper.obtain``, the browser in
 ``scraper.browser``) go through ``scraper.obtain.read_widget``. The real parser
 runs in every test here; it is only wrapped, to see where it runs and what the
-event loop does while it is under way. Nothing is timed: the proof is a thread
-identity and a count of chunks.
+event loop does while it is under way. No speed is measured: the proofs are a
+thread identity and a count of chunks.
 """
 
 from __future__ import annotations
