@@ -415,6 +415,21 @@ def test_bytes_decoded_with_meta_charset() -> None:
     assert widget.referer_url == "https://example.com/caf\u00e9"
 
 
+def test_latin1_label_is_read_as_windows_1252_as_browsers_do() -> None:
+    tag = legacy_div(url="https://example.com/\u20ac")  # the euro sign: 0x80 in windows-1252
+    text = f'<html><head><meta charset="iso-8859-1"></head><body>{tag}</body></html>'
+    widget = parse_page(text.encode("cp1252"), "https://example.com/").primary()
+    assert widget.referer_url == "https://example.com/\u20ac"
+
+
+@pytest.mark.parametrize("label", ["utf-16", "UTF-16LE", "utf-32"])
+def test_utf16_label_in_an_ascii_compatible_page_means_utf8(label: str) -> None:
+    tag = legacy_div(url="https://example.com/\u00e9")
+    text = f'<html><head><meta charset="{label}"></head><body>{tag}</body></html>'
+    widget = parse_page(text.encode("utf-8"), "https://example.com/").primary()
+    assert widget.referer_url == "https://example.com/\u00e9"
+
+
 def test_bytes_without_charset_are_utf8_with_replacement() -> None:
     data = page(legacy_div()).encode() + b"\xff\xfe\x80 trailing junk"
     assert parse_page(data, "https://example.com/").primary().nonce == "0a1b2c3d4e"
