@@ -407,8 +407,7 @@ def _aipkit(
 def _params_ajax_url(soup: BeautifulSoup, page_url: str) -> str | None:
     """``ajax_url`` of the first well-formed ``var wpaicgParams = {...}`` on the page."""
     for script in soup.find_all("script"):
-        # .string: a script's text is one Script string, which .get_text() skips.
-        source = script.string or ""
+        source = script.get_text()
         if "wpaicgParams" not in source:
             continue
         for match in _PARAMS_RE.finditer(source):

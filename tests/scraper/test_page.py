@@ -304,6 +304,18 @@ def test_popup_with_config_on_both_is_deduplicated() -> None:
     assert [(w.bot_id, w.widget_type) for w in info.widgets] == [(7, "popup")]
 
 
+def test_container_inside_a_wrapper_without_id_takes_its_config() -> None:
+    # Only the container knows the bot: the wrapper has no id, its config no botId.
+    config = aipkit_config(7)
+    del config["botId"]
+    wrapper = (
+        "<div class='aipkit_popup_wrapper' "
+        f"data-config='{encode_config(config)}'>{aipkit_div(7, None)}</div>"
+    )
+    info = parse_page(page(wrapper), "https://example.com/")
+    assert [(w.bot_id, w.widget_type) for w in info.widgets] == [(7, "popup")]
+
+
 def test_container_outside_its_wrapper_found_by_id() -> None:
     markup = aipkit_div(8, None) + popup_wrapper(8, aipkit_config(8), "")
     info = parse_page(page(markup), "https://example.com/")
