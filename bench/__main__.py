@@ -24,11 +24,21 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import _chat, _cold, _g4f, _imports, _serve
+from bench import _chat, _cold, _g4f, _imports, _parse, _serve
 from bench._stats import Row, median
 
 HERE = Path(__file__).resolve().parent
-NAMES = ("warm", "throughput", "g4f", "concurrency", "cold", "browser", "import", "serve")
+NAMES = (
+    "warm",
+    "throughput",
+    "g4f",
+    "concurrency",
+    "cold",
+    "browser",
+    "import",
+    "serve",
+    "parse",
+)
 
 
 def log(message: str) -> None:
@@ -60,6 +70,7 @@ def machine() -> dict[str, Any]:
         "aiohttp": version("aiohttp"),
         "playwright": version("playwright"),
         "lxml": version("lxml"),
+        "beautifulsoup4": version("beautifulsoup4"),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
@@ -250,6 +261,12 @@ async def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
         rows += got
         info["serve"] = details
         mark("serve", t0)
+    if "parse" in only:
+        t0 = time.perf_counter()
+        got, details = await _parse.measure(runs or (3 if quick else 10), log)
+        rows += got
+        info["parse"] = details
+        mark("parse", t0)
     info["seconds"] = timings
     return rows, info
 

@@ -59,8 +59,7 @@ from scraper.errors import (
     redact_url,
 )
 from scraper.http import Deadline, Proxy
-from scraper.obtain import credentials_from
-from scraper.page import parse_page
+from scraper.obtain import credentials_from, read_widget
 
 if TYPE_CHECKING:  # types only: the runtime import stays inside the functions
     from playwright._impl._api_structures import SetCookieParam  # the add_cookies entry type
@@ -593,7 +592,7 @@ async def _read_page(
             "help; use another network or proxy"
         )
 
-    widget = parse_page(html, page_url).primary(bot_id)
+    widget = await read_widget(html, page_url, bot_id, deadline)
     jar = await context.cookies()
     user_agent = str(await page.evaluate("navigator.userAgent"))
     log.debug(

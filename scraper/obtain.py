@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import string
@@ -24,7 +25,7 @@ from scraper.http import (
 from scraper.page import Widget, parse_page
 from scraper.verdict import verdict
 
-__all__ = ["BrowserMode", "credentials_from", "new_session_id", "obtain"]
+__all__ = ["BrowserMode", "credentials_from", "new_session_id", "obtain", "read_widget"]
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ async def obtain(
             found.raise_for_access(url)
             more = i + 1 < len(page_urls)
             try:
-                widget = _widget(page, bot_id)
+                widget = await _widget(page, bot_id, deadline)
             except NoChatWidgetError as exc:
                 last_error = exc
                 if more:
@@ -134,13 +135,30 @@ async def obtain(
         raise last_error
 
 
-def _widget(page: Page, bot_id: int | None) -> Widget:
+async def read_widget(
+    html: str | bytes, page_url: str, bot_id: int | None, deadline: Deadline
+) -> Widget:
+    """The chat widget of a fetched or rendered page: ``bot_id``'s, or the page's main one.
+
+    The page is parsed in a worker thread: BeautifulSoup takes a tenth of a
+    second or more on a big page, and this event loop may be carrying other
+    chats' streams (``provider.serve``), which must not stall meanwhile. The
+    wait sits under ``deadline``; past it the caller gets its timeout at once,
+    while the thread (which cannot be stopped) finishes the parse, bounded by
+    the page size limit, and its result is dropped.
+    """
+    async with deadline.within("reading the chat widget from the page"):
+        info = await asyncio.to_thread(parse_page, html, page_url)
+    return info.primary(bot_id)
+
+
+async def _widget(page: Page, bot_id: int | None, deadline: Deadline) -> Widget:
     if page.status >= 400:
         raise NoChatWidgetError(
             f"the page {page.url.split('?')[0]} answered HTTP {page.status}, with no chat widget: "
             "check the site URL"
         )
-    return parse_page(page.body, page.url).primary(bot_id)
+    return await read_widget(page.body, page.url, bot_id, deadline)
 
 
 async def _via_browser(

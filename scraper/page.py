@@ -15,11 +15,14 @@ Both plugin generations are recognised (see PROTOCOL.md, "Page markup"):
 >>> widget.generation, widget.bot_id                          # doctest: +SKIP
 ('aipkit', 5)
 
-The page is parsed with lxml's HTML parser (libxml2, the same parser
-BeautifulSoup's ``"lxml"`` builder drives) used directly: BeautifulSoup builds a
-Python object per tag, which costs 1-2 s for a dense 1 MB page on a small
-machine, against about 50 ms here. Attribute values come out entity-decoded
-exactly as BeautifulSoup would hand them over.
+The page is parsed with BeautifulSoup on its ``"lxml"`` builder (libxml2's HTML
+parser, lenient the way browsers are), and searched with bs4's own
+``find_all``. A :class:`~bs4.filter.SoupStrainer` builds only the widget
+elements and the scripts: a full soup of a dense 1 MB page is a second of
+Python objects on a small machine, the strained one a fraction of that. Still,
+a parse costs tens of milliseconds per 100 KB, so the async callers
+(:func:`scraper.obtain.read_widget`) run it in a worker thread, never on the
+event loop that carries other chats' streams.
 
 Whatever the input, :func:`parse_page` returns a :class:`PageInfo` or raises
 :class:`~scraper.errors.NoChatWidgetError`; nothing else escapes.
@@ -27,16 +30,17 @@ Whatever the input, :func:`parse_page` returns a :class:`PageInfo` or raises
 
 from __future__ import annotations
 
-import codecs
 import json
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from lxml import etree  # type: ignore[import-untyped]  # lxml ships no type information
+from bs4 import BeautifulSoup, ParserRejectedMarkup, Tag
+from bs4.dammit import EncodingDetector
+from bs4.filter import SoupStrainer
 
 from scraper.errors import NoChatWidgetError, redact_url
 
@@ -56,17 +60,12 @@ _INT_RE = re.compile(r"[0-9]{1,18}")
 #: ``var wpaicgParams = {`` as written by ``wp_localize_script``. Every part is
 #: a plain run of one character class, so matching stays linear.
 _PARAMS_RE = re.compile(r"wpaicgParams\s*=\s*")
-#: ``<meta charset="x">`` and ``<meta http-equiv=... content="...; charset=x">``;
-#: bounded repetition over a bounded prefix, so no runaway backtracking.
-_META_CHARSET_RE = re.compile(
-    rb"<meta\b[^>]{0,1024}?\bcharset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]{1,40})", re.IGNORECASE
-)
 #: How far into a byte page to look for the charset declaration (the HTML
 #: standard prescans 1024 bytes; themes sometimes put more before it).
 _CHARSET_PRESCAN = 4096
-#: WHATWG decoding rules: these labels mean windows-1252, and a UTF-16/32
-#: label in an ASCII-compatible document (we just read it as ASCII) means UTF-8.
-_CHARSET_ALIASES = {
+#: How browsers read these labels (WHATWG Encoding): as windows-1252, which
+#: Python's latin-1 and ascii codecs are not for bytes 0x80-0x9F.
+_BROWSER_LABELS = {
     "iso-8859-1": "cp1252",
     "iso8859-1": "cp1252",
     "latin1": "cp1252",
@@ -79,26 +78,12 @@ _LEGACY_SHORTCODE = "wpaicg-chat-shortcode"
 _LEGACY_WIDGET = "wpaicg-chatbox"
 _AIPKIT_CONTAINER = "aipkit_chat_container"
 _AIPKIT_POPUP = "aipkit_popup_wrapper"
-_CLASSES = (_LEGACY_SHORTCODE, _LEGACY_WIDGET, _AIPKIT_CONTAINER, _AIPKIT_POPUP)
+_CLASSES = frozenset((_LEGACY_SHORTCODE, _LEGACY_WIDGET, _AIPKIT_CONTAINER, _AIPKIT_POPUP))
 _AJAX_PATH = "/wp-admin/admin-ajax.php"
 #: A URL no HTTP client would send: spaces or control characters inside.
 _BAD_URL_CHAR = re.compile(r"[\s\x00-\x1f\x7f]")
 #: Longer "URLs" are junk in hostile markup, not an admin-ajax.php address.
 _MAX_URL = 8192
-
-
-def _has_class_xpath(name: str) -> str:
-    return f"contains(concat(' ', normalize-space(@class), ' '), ' {name} ')"
-
-
-# One XPath over the whole tree keeps both generations in document order; the
-# cheap ``contains`` guard skips the string building for most elements.
-_CANDIDATES = etree.XPath(
-    "//*[@class][contains(@class, 'wpaicg') or contains(@class, 'aipkit')]["
-    + " or ".join(_has_class_xpath(name) for name in _CLASSES)
-    + "]"
-)
-_PARAMS_SCRIPTS = etree.XPath("//script[contains(., 'wpaicgParams')]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,12 +158,12 @@ def parse_page(html: str | bytes, page_url: str) -> PageInfo:
     text = _decode(html) if isinstance(html, bytes) else html
     candidates = 0
     widgets: list[Widget] = []
-    # Without any class name of either generation there is nothing to find:
-    # skip the parse (challenge pages, error pages, random input).
-    if "wpaicg" in text or "aipkit" in text:
-        root = _parse_tree(text)
-        if root is not None:
-            candidates, widgets = _extract(root, page_url)
+    # Without a tag, or without any class name of either generation, there is
+    # nothing to find: skip the parse (challenge pages, error pages, random input).
+    if "<" in text and ("wpaicg" in text or "aipkit" in text):
+        soup = _soup(text)
+        if soup is not None:
+            candidates, widgets = _extract(soup, page_url)
     if not widgets:
         found = (
             f"; found {candidates} such element(s), but none with a valid nonce and configuration"
@@ -205,16 +190,30 @@ def _display_url(url: str) -> str:
 
 
 def _decode(data: bytes) -> str:
-    """Decode a byte page: BOM, else ``<meta charset>``, else UTF-8; never fails."""
-    if data.startswith(codecs.BOM_UTF8):
-        return data[len(codecs.BOM_UTF8) :].decode("utf-8", "replace")
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16", "replace")
-    match = _META_CHARSET_RE.search(data, 0, _CHARSET_PRESCAN)
-    if match:
-        label = match.group(1).decode("ascii").lower()
-        label = _CHARSET_ALIASES.get(label, label)
+    """Decode a byte page as a browser would: BOM, else its declared charset, else UTF-8.
+
+    bs4's EncodingDetector finds the byte-order mark and the declaration
+    (``<meta charset>``, ``http-equiv``, ``<?xml encoding?>``). What stays here
+    is what bs4 does not do: browsers' reading of the label (below), and
+    decoding with replacement. UnicodeDammit would instead, on the first bad
+    byte, move on to a statistical guess (whichever of chardet or
+    charset-normalizer happens to be installed) that can mangle the whole page;
+    a browser keeps the declared charset and replaces the bad bytes, and what
+    the browser shows is what the plugin's own script reads.
+    """
+    data, bom = EncodingDetector.strip_byte_order_mark(data)
+    if bom is not None:
+        return data.decode(bom, "replace")
+    # Bounded: bs4's own reach is 5 % of the page, where its regex backtracks
+    # quadratically over unclosed "<meta" tags (a minute for a hostile 5 MB page).
+    declared = EncodingDetector.find_declared_encoding(
+        data[:_CHARSET_PRESCAN], is_html=True, search_entire_document=True
+    )
+    if declared:
+        label = _BROWSER_LABELS.get(declared, declared)
         if label.startswith(("utf-16", "utf16", "utf-32", "utf32")):
+            # A page we could read the label in is ASCII-compatible: the HTML
+            # standard reads a UTF-16/32 label there as UTF-8.
             label = "utf-8"
         try:
             return data.decode(label, "replace")
@@ -225,20 +224,51 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", "replace")
 
 
-def _parse_tree(text: str) -> Any:
-    """The lxml root of ``text``, or None when the parser finds no document."""
-    # Handing lxml UTF-8 bytes with an explicit encoding makes it ignore any
-    # (possibly lying) declaration inside the document; NUL would end the
-    # parse early, so it becomes U+FFFD as the HTML standard does.
-    data = text.replace("\x00", "\ufffd").encode("utf-8", "replace")
-    # huge_tree lifts libxml2's 10 MB text limit and its 256-level depth limit
-    # (to about 2000 levels, deeper than any real page nests).
-    parser = etree.HTMLParser(
-        encoding="utf-8", huge_tree=True, recover=True, no_network=True, remove_comments=True
-    )
+class _WidgetsAndScripts(SoupStrainer):
+    """Let BeautifulSoup build only what the search reads.
+
+    The widget elements of either generation (with everything inside them, so
+    a container stays inside its popup wrapper) and the scripts (for
+    ``wpaicgParams``); every other tag and string is dropped as it is parsed,
+    which spares most of the Python objects a dense page would cost.
+    """
+
+    def allow_tag_creation(
+        self, nsprefix: str | None, name: str, attrs: Mapping[str, Any] | None
+    ) -> bool:
+        if name == "script":
+            return True
+        value = attrs.get("class") if attrs else None
+        # At this point the class attribute is still the raw string.
+        return isinstance(value, str) and not _CLASSES.isdisjoint(value.split())
+
+    def allow_string_creation(self, string: str) -> bool:
+        return False
+
+
+_ONLY_WIDGETS = _WidgetsAndScripts()
+
+
+def _soup(text: str) -> BeautifulSoup | None:
+    """BeautifulSoup (lxml builder) of ``text``, or None when the parser finds no document."""
+    # UTF-8 bytes with the encoding given: bs4 hands both to lxml, so libxml2
+    # ignores any (possibly lying) declaration inside. Lone surrogates (from a
+    # caller's str) cannot be encoded, so they become "?". NUL needs nothing:
+    # libxml2 2.14 (lxml 6) reads it as U+FFFD, as the HTML standard does.
+    data = text.encode("utf-8", "replace")
+    if data.startswith(b"<?xml"):
+        # bs4 would warn the program using this library (XMLParsedAsHTMLWarning)
+        # about a page it never wrote. A warnings filter is process-wide, not
+        # per call, and undone by any catch_warnings() around our import; a
+        # leading newline, which HTML parsing skips, is what bs4 does not flag.
+        data = b"\n" + data
     try:
-        return etree.fromstring(data, parser)
-    except (etree.LxmlError, ValueError) as exc:
+        # huge_tree lifts libxml2's 10 MB text limit and its 256-level depth
+        # limit (to about 2000 levels, deeper than any real page nests).
+        return BeautifulSoup(
+            data, "lxml", from_encoding="utf-8", parse_only=_ONLY_WIDGETS, huge_tree=True
+        )
+    except ParserRejectedMarkup as exc:
         log.debug("page did not parse as HTML: %s", type(exc).__name__)
         return None
 
@@ -246,13 +276,16 @@ def _parse_tree(text: str) -> Any:
 # ------------------------------------------------------------------------ widgets
 
 
-def _extract(root: Any, page_url: str) -> tuple[int, list[Widget]]:
-    elements: list[Any] = list(_CANDIDATES(root))
+def _extract(soup: BeautifulSoup, page_url: str) -> tuple[int, list[Widget]]:
+    # Page order, both generations in one pass.
+    elements: list[Tag] = soup.find_all(_is_candidate)
     where = redact_url(page_url)
-    params_ajax = _params_ajax_url(root, page_url)
+    params_ajax = _params_ajax_url(soup, page_url)
     origin_ajax = _join_path(_origin(page_url), _AJAX_PATH)
     page_ref = _strip_fragment(page_url)
-    popups = {el.get("id"): el for el in elements if _AIPKIT_POPUP in _classes(el) and el.get("id")}
+    popups = {
+        el_id: el for el in elements if _AIPKIT_POPUP in _classes(el) and (el_id := _attr(el, "id"))
+    }
 
     widgets: list[Widget] = []
     aipkit_at: dict[int, int] = {}  # bot id -> index in widgets (dedupe wrapper + container)
@@ -281,17 +314,17 @@ def _extract(root: Any, page_url: str) -> tuple[int, list[Widget]]:
 
 
 def _legacy(
-    el: Any,
+    el: Tag,
     classes: frozenset[str],
     page_url: str,
     params_ajax: str | None,
     origin_ajax: str | None,
 ) -> Widget | None:
-    nonce = _nonce(el.get("data-nonce"))
+    nonce = _nonce(_attr(el, "data-nonce"))
     if nonce is None:
         log.debug("legacy widget: data-nonce missing or malformed")
         return None
-    data_url = _http_url(page_url, el.get("data-url") or "")
+    data_url = _http_url(page_url, _attr(el, "data-url") or "")
     # data-url is the home URL the plugin wants back as `url`; when it is
     # missing, the site's origin is the closest stand-in.
     referer = data_url or _origin(page_url)
@@ -299,14 +332,14 @@ def _legacy(
     if referer is None or ajax is None:
         log.debug("legacy widget: no absolute AJAX URL can be made")
         return None
-    kind = (el.get("data-type") or "").strip().lower()
+    kind = (_attr(el, "data-type") or "").strip().lower()
     if kind not in ("shortcode", "widget"):
         kind = "shortcode" if _LEGACY_SHORTCODE in classes else "widget"
     return Widget(
         generation="legacy",
         nonce=nonce,
-        post_id=_int(el.get("data-post-id")) or 0,
-        bot_id=_int(el.get("data-bot-id")) or 0,
+        post_id=_int(_attr(el, "data-post-id")) or 0,
+        bot_id=_int(_attr(el, "data-bot-id")) or 0,
         ajax_url=ajax,
         widget_type=kind,
         referer_url=referer,
@@ -314,21 +347,23 @@ def _legacy(
 
 
 def _aipkit(
-    el: Any,
+    el: Tag,
     classes: frozenset[str],
-    popups: dict[str, Any],
+    popups: dict[str, Tag],
     page_url: str,
     page_ref: str | None,
     origin_ajax: str | None,
 ) -> Widget | None:
     is_popup = _AIPKIT_POPUP in classes
     wrapper = el if is_popup else _popup_ancestor(el)
-    id_bot = _id_suffix(el.get("id"))
+    id_bot = _id_suffix(_attr(el, "id"))
     if wrapper is None and id_bot is not None:
         # Popup wrappers are found by id too, in case a theme moved the
         # container out of its wrapper.
         wrapper = popups.get(f"{_AIPKIT_POPUP}_{id_bot}")
-    raw = el.get("data-config") or (wrapper.get("data-config") if wrapper is not None else None)
+    raw = _attr(el, "data-config") or (
+        _attr(wrapper, "data-config") if wrapper is not None else None
+    )
     if not raw:
         log.debug("aipkit widget: no data-config on the container or its popup wrapper")
         return None
@@ -338,9 +373,9 @@ def _aipkit(
         return None
     bot_id = _int(config.get("botId"))
     if bot_id is None:
-        bot_id = _int(el.get("data-bot-id"))
+        bot_id = _int(_attr(el, "data-bot-id"))
     if bot_id is None and wrapper is not None:
-        bot_id = _int(wrapper.get("data-bot-id"))
+        bot_id = _int(_attr(wrapper, "data-bot-id"))
     if bot_id is None:
         bot_id = id_bot
     if bot_id is None:
@@ -369,11 +404,12 @@ def _aipkit(
     )
 
 
-def _params_ajax_url(root: Any, page_url: str) -> str | None:
+def _params_ajax_url(soup: BeautifulSoup, page_url: str) -> str | None:
     """``ajax_url`` of the first well-formed ``var wpaicgParams = {...}`` on the page."""
-    scripts: Iterable[Any] = _PARAMS_SCRIPTS(root)
-    for script in scripts:
-        source = script.text or ""
+    for script in soup.find_all("script"):
+        source = script.get_text()
+        if "wpaicgParams" not in source:
+            continue
         for match in _PARAMS_RE.finditer(source):
             params = _json_object(source, match.end())
             ajax = params.get("ajax_url") if params is not None else None
@@ -387,12 +423,22 @@ def _params_ajax_url(root: Any, page_url: str) -> str | None:
 # ------------------------------------------------------------------------ helpers
 
 
-def _classes(el: Any) -> frozenset[str]:
-    return frozenset((el.get("class") or "").split())
+def _attr(el: Tag, name: str) -> str | None:
+    """A single-valued attribute (bs4 gives multi-valued ones, like class, as lists)."""
+    value = el.get(name)
+    return value if isinstance(value, str) else None
 
 
-def _popup_ancestor(el: Any) -> Any:
-    for ancestor in el.iterancestors():
+def _classes(el: Tag) -> frozenset[str]:
+    return frozenset(el.get_attribute_list("class"))
+
+
+def _is_candidate(el: Tag) -> bool:
+    return not _CLASSES.isdisjoint(_classes(el))
+
+
+def _popup_ancestor(el: Tag) -> Tag | None:
+    for ancestor in el.parents:
         if _AIPKIT_POPUP in _classes(ancestor):
             return ancestor
     return None

@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -303,6 +304,18 @@ def test_popup_with_config_on_both_is_deduplicated() -> None:
     assert [(w.bot_id, w.widget_type) for w in info.widgets] == [(7, "popup")]
 
 
+def test_container_inside_a_wrapper_without_id_takes_its_config() -> None:
+    # Only the container knows the bot: the wrapper has no id, its config no botId.
+    config = aipkit_config(7)
+    del config["botId"]
+    wrapper = (
+        "<div class='aipkit_popup_wrapper' "
+        f"data-config='{encode_config(config)}'>{aipkit_div(7, None)}</div>"
+    )
+    info = parse_page(page(wrapper), "https://example.com/")
+    assert [(w.bot_id, w.widget_type) for w in info.widgets] == [(7, "popup")]
+
+
 def test_container_outside_its_wrapper_found_by_id() -> None:
     markup = aipkit_div(8, None) + popup_wrapper(8, aipkit_config(8), "")
     info = parse_page(page(markup), "https://example.com/")
@@ -414,6 +427,21 @@ def test_bytes_decoded_with_meta_charset() -> None:
     assert widget.referer_url == "https://example.com/caf\u00e9"
 
 
+def test_latin1_label_is_read_as_windows_1252_as_browsers_do() -> None:
+    tag = legacy_div(url="https://example.com/\u20ac")  # the euro sign: 0x80 in windows-1252
+    text = f'<html><head><meta charset="iso-8859-1"></head><body>{tag}</body></html>'
+    widget = parse_page(text.encode("cp1252"), "https://example.com/").primary()
+    assert widget.referer_url == "https://example.com/\u20ac"
+
+
+@pytest.mark.parametrize("label", ["utf-16", "UTF-16LE", "utf-32"])
+def test_utf16_label_in_an_ascii_compatible_page_means_utf8(label: str) -> None:
+    tag = legacy_div(url="https://example.com/\u00e9")
+    text = f'<html><head><meta charset="{label}"></head><body>{tag}</body></html>'
+    widget = parse_page(text.encode("utf-8"), "https://example.com/").primary()
+    assert widget.referer_url == "https://example.com/\u00e9"
+
+
 def test_bytes_without_charset_are_utf8_with_replacement() -> None:
     data = page(legacy_div()).encode() + b"\xff\xfe\x80 trailing junk"
     assert parse_page(data, "https://example.com/").primary().nonce == "0a1b2c3d4e"
@@ -430,9 +458,26 @@ def test_utf8_bom() -> None:
     assert parse_page(data, "https://example.com/").primary().post_id == 12
 
 
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_page_with_bom(codec: str) -> None:
+    # The BOM wins over the (ASCII-compatible) declaration inside.
+    data = "\ufeff".encode(codec) + page(legacy_div(url="https://example.com/\u00e9")).encode(codec)
+    widget = parse_page(data, "https://example.com/").primary()
+    assert (widget.post_id, widget.referer_url) == (12, "https://example.com/\u00e9")
+
+
 def test_nul_bytes_do_not_hide_a_later_widget() -> None:
     data = b"<html><body>\x00\x00<p>x\x00</p>" + legacy_div().encode()
     assert parse_page(data, "https://example.com/").primary().post_id == 12
+
+
+def test_page_opening_with_an_xml_declaration_warns_nobody() -> None:
+    data = b"<?xml version='1.0' encoding='utf-8'?>" + legacy_div().encode()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        widget = parse_page(data, "https://example.com/").primary()
+    assert widget.nonce == "0a1b2c3d4e"
+    assert [str(w.message) for w in seen] == []
 
 
 # --------------------------------------------------------------- size, robustness
