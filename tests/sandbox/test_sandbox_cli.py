@@ -6,26 +6,16 @@ import asyncio
 import re
 import signal
 import sys
-from pathlib import Path
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests import procs
 
 
 async def test_help_lists_options_and_examples() -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "sandbox",
-        "--help",
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, _ = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 0
-    text = out.decode()
+    result = await procs.run_module("sandbox", "--help", timeout=30)
+    assert result.code == 0
+    text = result.out
     for option in (
         "--generation",
         "--challenge",
@@ -41,7 +31,7 @@ async def test_help_lists_options_and_examples() -> None:
 
 
 async def test_start_serve_and_stop() -> None:
-    proc = await asyncio.create_subprocess_exec(
+    async with procs.started(
         sys.executable,
         "-m",
         "sandbox",
@@ -49,11 +39,9 @@ async def test_start_serve_and_stop() -> None:
         "legacy",
         "--port",
         "0",
-        cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-    )
-    try:
+    ) as proc:
         assert proc.stdout is not None
         line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
         assert "imitation" in line
@@ -62,23 +50,11 @@ async def test_start_serve_and_stop() -> None:
         async with aiohttp.ClientSession() as http, http.get(match.group(0) + "/chat/") as resp:
             assert resp.status == 200
             assert "wpaicg-chat-shortcode" in await resp.text()
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
         await asyncio.wait_for(proc.wait(), 30)
     assert proc.returncode == 0
 
 
 async def test_bad_value_is_reported() -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "sandbox",
-        "--generation",
-        "modern",
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 2 and b"invalid choice" in err
+    result = await procs.run_module("sandbox", "--generation", "modern", timeout=30)
+    assert result.code == 2 and "invalid choice" in result.err
