@@ -75,6 +75,7 @@ __all__ = [
     "is_loopback",
     "main",
     "make_app",
+    "refuse_exposure",
     "running",
 ]
 
@@ -198,20 +199,34 @@ class ServerState:
 STATE = web.AppKey("provider.serve.state", ServerState)
 
 
+def refuse_exposure(host: str, api_key: str | None) -> None:
+    """The loopback-or-key rule: raise :class:`InvalidInputError` when ``host``
+    reaches beyond this machine and no API key guards the server. Called where
+    the server is built (:func:`make_app`, hence :func:`running` and the command)."""
+    if not api_key and not is_loopback(host):
+        raise InvalidInputError(
+            f"refusing to serve on {host or 'every interface'}, beyond this machine, "
+            f"without an API key: set {ENV_API_KEY} (or --api-key), or bind 127.0.0.1"
+        )
+
+
 def make_app(
     provider_class: type[ChatgptFree] = ChatgptFree,
     *,
     api_key: str | None = None,
     timeout: float = 120,
     proxy: str | None = None,
+    host: str = DEFAULT_HOST,
 ) -> web.Application:
     """The aiohttp application serving ``provider_class`` (one site) the OpenAI way.
 
     ``api_key``: when set, every ``/v1`` route needs ``Authorization: Bearer <key>``.
-    ``timeout`` and ``proxy`` go to every library call. Run it with
-    ``handler_cancellation=True`` (as :func:`running` does) so a client that
-    hangs up cancels its upstream stream.
+    ``host``: the address it will be bound to; beyond loopback it needs ``api_key``
+    (:func:`refuse_exposure`). ``timeout`` and ``proxy`` go to every library call.
+    Run it with ``handler_cancellation=True`` (as :func:`running` does) so a client
+    that hangs up cancels its upstream stream.
     """
+    refuse_exposure(host, api_key)
     app = web.Application(
         middlewares=[_errors_middleware, _auth_middleware], client_max_size=MAX_BODY_BYTES
     )
@@ -255,7 +270,7 @@ async def running(
     >>> async with running(MySite, api_key="k") as server:   # doctest: +SKIP
     ...     client = openai.AsyncOpenAI(base_url=server.base_url, api_key="k")
     """
-    app = make_app(provider_class, api_key=api_key, timeout=timeout, proxy=proxy)
+    app = make_app(provider_class, api_key=api_key, timeout=timeout, proxy=proxy, host=host)
     runner = web.AppRunner(
         app,
         handler_cancellation=True,
@@ -699,11 +714,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def serve(args: argparse.Namespace) -> int:
     api_key = args.api_key or os.environ.get(ENV_API_KEY) or None
-    if not is_loopback(args.host) and api_key is None:
-        raise InvalidInputError(
-            f"refusing to serve on {args.host}, beyond this machine, without an API key: "
-            f"set {ENV_API_KEY} (or --api-key), or bind 127.0.0.1"
-        )
+    refuse_exposure(args.host, api_key)  # before the sandbox starts: a usage error, exit 2
     if not 0 <= args.port <= 65535:
         raise InvalidInputError(f"--port {args.port} is not a port number (0-65535)")
     async with cli.site_url(args) as urls:
