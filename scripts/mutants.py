@@ -234,6 +234,16 @@ MUTANTS: list[Mutant] = [
         timeout=20,
     ),
     Mutant(
+        "no-read-timeout-soak",
+        "the same hang, caught by the fault soak's per-chat bound",
+        "provider/protocols/_common.py",
+        "sock_connect=seconds, sock_read=seconds)",
+        "sock_connect=seconds, sock_read=None)",
+        ("tests/soak",),
+        timeout=300,
+        env={"SOAK_CHATS": "60", "SOAK_SEED": "15"},
+    ),
+    Mutant(
         "aipkit-cheap-nonce-refresh-off",
         "aipkit re-reads the page instead of asking for a new nonce",
         "provider/_provider.py",

@@ -224,7 +224,11 @@ async def one_chat(soak: Soak, chat: Planned) -> Outcome:
     return outcome
 
 
-def check(soak: Soak, outcome: Outcome) -> str | None:
+def expected(lane: Lane) -> str:
+    return " or ".join(e if isinstance(e, str) else e.__name__ for e in lane.expect)
+
+
+def check(outcome: Outcome) -> str | None:
     """What is wrong with this chat's ending, or None."""
     chat, lane = outcome.planned, outcome.planned.lane
     where = f"chat {chat.index} on lane {lane.name!r}"
@@ -235,7 +239,7 @@ def check(soak: Soak, outcome: Outcome) -> str | None:
         return None
     if outcome.answer is not None:
         if ANSWER not in lane.expect:
-            return f"{where} answered {outcome.answer!r}; expected {lane.expect}"
+            return f"{where} answered {outcome.answer[:60]!r}; expected {expected(lane)}"
         last = chat.messages[-1]["content"] if len(chat.messages) == 1 else "Assistant:"
         if outcome.answer != f"You said: {last}":
             return f"{where}: wrong answer {outcome.answer!r}"
@@ -245,7 +249,7 @@ def check(soak: Soak, outcome: Outcome) -> str | None:
         return f"{where} ended with an untyped {type(error).__name__}: {error!r}"
     allowed = tuple(e for e in lane.expect if not isinstance(e, str))
     if not isinstance(error, allowed):
-        return f"{where} raised {type(error).__name__}: {error}; expected {lane.expect}"
+        return f"{where} raised {type(error).__name__}: {error}; expected {expected(lane)}"
     return None
 
 
@@ -320,7 +324,7 @@ async def test_fault_soak(
             solves = soak.sites["challenge"].hits["clearance"] if "challenge" in soak.sites else 0
         seconds = time.monotonic() - started
 
-    problems = [p for p in (check(soak, o) for o in outcomes) if p]
+    problems = [p for p in (check(o) for o in outcomes) if p]
     for outcome in outcomes:
         if outcome.answer is not None:
             # The site received the exact prompt, every message of it.
@@ -363,6 +367,9 @@ async def test_fault_soak(
         for o in outcomes
     )
     with capsys.disabled():
-        print(f"soak: seed {seed}, {len(outcomes)} chats in {seconds:.1f} s: {dict(kinds)}")
+        print(
+            f"soak: seed {seed}, {len(outcomes)} chats in {seconds:.1f} s, "
+            f"{solves} browser solve(s): {dict(kinds)}"
+        )
     assert len(outcomes) == CHATS
     assert kinds["answer"] > CHATS // 3  # most lanes answer: the soak chatted, not just failed
