@@ -209,6 +209,7 @@ async def cache_message(
     if not site.nonces.verify(globals_.post.get("_ajax_nonce"), AIPKIT_CHAT_ACTION):
         return json_response(NONCE_FAILURE_CACHE, status=403)
     message = globals_.post.get("message")
+    site.prompts.append(message or "")
     if php_empty(message):
         return json_response(EMPTY_CACHE, status=400)
     assert message is not None

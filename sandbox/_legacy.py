@@ -287,6 +287,7 @@ async def chat(request: web.Request, site: Site, globals_: Superglobals) -> web.
         # Not check_ajax_referer's -1/403: the plugin answers 200 with its own JSON.
         return json_response({"status": "error", "msg": NONCE_WORDING[config.nonce_wording]})
     message = params.get("message", "")
+    site.prompts.append(message)
     if php_empty(message.strip()):
         return json_response({"status": "error", "msg": EMPTY_MESSAGE})
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,9 @@ class PendingChallenge:
     expires: float
 
 
+PROMPTS_KEPT = 10_000
+
+
 class Site:
     """A running imitation site.
 
@@ -41,6 +44,11 @@ class Site:
             the edge did: ``"challenge"`` (challenge pages served), ``"clearance"``
             (challenges solved), ``"challenge_failed"`` (wrong answers),
             ``"blocked"``, ``"rate_limited"``.
+        prompts: every chat message the site accepted (its nonce verified), in full
+            and in arrival order — legacy's ``message`` field, aipkit's cached
+            message — so a test can assert the exact prompt a client built. A
+            message refused for its nonce is not here; its resend is. The last
+            ``PROMPTS_KEPT`` are kept, so a long-running sandbox does not grow.
     """
 
     def __init__(self, config: SiteConfig) -> None:
@@ -48,6 +56,7 @@ class Site:
         self.url = ""
         self.ca_file: Path | None = None
         self.hits: Counter[str] = Counter()
+        self.prompts: deque[str] = deque(maxlen=PROMPTS_KEPT)
         self.nonces = Nonces(lambda: self.config.tick_seconds)
         self.store = AipkitStore()
         self.clearance_secret = secrets.token_bytes(32)
@@ -74,6 +83,7 @@ class Site:
 
     def reset_hits(self) -> None:
         self.hits.clear()
+        self.prompts.clear()
 
     def history(self, session_id: str, bot_id: int, conversation_uuid: str) -> list[str]:
         """aipkit: the user messages the server holds for this conversation, oldest first."""

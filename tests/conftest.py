@@ -1,5 +1,6 @@
-"""Fixtures shared by the client-side tests: an isolated cache dir per test and a
-``ChatgptFree`` subclass pointed at a sandbox."""
+"""Fixtures shared by the client-side tests: an isolated cache dir per test, a
+``ChatgptFree`` subclass pointed at a sandbox, a timeout for every test, and the
+guards that fail a test (and the run) leaving a child process behind."""
 
 from __future__ import annotations
 
@@ -9,6 +10,48 @@ from pathlib import Path
 import pytest
 
 from provider import ChatgptFree
+from tests import procs
+
+#: pytest-timeout's default comes from pyproject.toml; a test driving Chromium (slow to
+#: start on a shared machine) gets this many seconds unless it sets its own.
+BROWSER_TIMEOUT = 180
+#: How long a test's children may take to go after it ended before they count as left.
+SETTLE_SECONDS = 5.0
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    procs.become_subreaper()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("browser") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(BROWSER_TIMEOUT))
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_process() -> Iterator[None]:
+    """Fail the test if a process it started (a server, Chromium) outlives it; kill it."""
+    before = procs.descendants()
+    yield
+    left = procs.wait_gone(before, SETTLE_SECONDS)
+    if left:
+        procs.kill_all(left)
+        pytest.fail(f"the test left processes behind (now killed): {left}", pytrace=False)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The run fails if anything under it is still alive at its end (session fixtures too)."""
+    left = procs.wait_gone((), SETTLE_SECONDS)
+    if not left:
+        return
+    procs.kill_all(left)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.ensure_newline()
+        reporter.write_line(f"FAILED: processes left behind by the run (now killed): {left}")
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture

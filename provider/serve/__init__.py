@@ -26,8 +26,17 @@ with it the upstream connection — this needs ``handler_cancellation=True`` on
 the runner, which :func:`running` and the command set.
 """
 
-from provider.serve._app import DEFAULT_HOST, MAX_BODY_BYTES, Server, make_app, running
-from provider.serve._command import DEFAULT_PORT, ENV_API_KEY, build_parser, is_loopback, main
+from provider.serve._app import (
+    DEFAULT_HOST,
+    ENV_API_KEY,
+    MAX_BODY_BYTES,
+    Server,
+    is_loopback,
+    make_app,
+    refuse_exposure,
+    running,
+)
+from provider.serve._command import DEFAULT_PORT, build_parser, main
 from provider.serve._state import STATE, ServerState
 from provider.serve._wire import (
     CHARS_PER_TOKEN,
@@ -56,5 +65,6 @@ __all__ = [
     "main",
     "make_app",
     "parse_chat_request",
+    "refuse_exposure",
     "running",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import ipaddress
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -15,10 +16,34 @@ from provider._provider import ChatgptFree
 from provider.serve._routes import ROUTES
 from provider.serve._state import STATE, ServerState
 from provider.serve._wire import APIError, _as_api_error
+from scraper.errors import InvalidInputError
 
 DEFAULT_HOST = "127.0.0.1"
+#: Environment variable holding the bearer key (``--api-key`` overrides it).
+ENV_API_KEY = "PROVIDER_API_KEY"
 #: Prompts are capped at 100,000 characters; leave room for JSON escaping and history.
 MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the server on this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name, or empty (every interface): assume it reaches further
+
+
+def refuse_exposure(host: str, api_key: str | None) -> None:
+    """The loopback-or-key rule: raise :class:`InvalidInputError` when ``host``
+    reaches beyond this machine and no API key guards the server. Called where
+    the server is built (:func:`make_app`, hence :func:`running` and the command)."""
+    if not api_key and not is_loopback(host):
+        raise InvalidInputError(
+            f"refusing to serve on {host or 'every interface'}, beyond this machine, "
+            f"without an API key: set {ENV_API_KEY} (or --api-key), or bind 127.0.0.1"
+        )
 
 
 def make_app(
@@ -27,14 +52,17 @@ def make_app(
     api_key: str | None = None,
     timeout: float = 120,
     proxy: str | None = None,
+    host: str = DEFAULT_HOST,
 ) -> web.Application:
     """The aiohttp application serving ``provider_class`` (one site) the OpenAI way.
 
     ``api_key``: when set, every ``/v1`` route needs ``Authorization: Bearer <key>``.
-    ``timeout`` and ``proxy`` go to every library call. Run it with
-    ``handler_cancellation=True`` (as :func:`running` does) so a client that
-    hangs up cancels its upstream stream.
+    ``host``: the address it will be bound to; beyond loopback it needs ``api_key``
+    (:func:`refuse_exposure`). ``timeout`` and ``proxy`` go to every library call.
+    Run it with ``handler_cancellation=True`` (as :func:`running` does) so a client
+    that hangs up cancels its upstream stream.
     """
+    refuse_exposure(host, api_key)
     app = web.Application(
         middlewares=[_errors_middleware, _auth_middleware], client_max_size=MAX_BODY_BYTES
     )
@@ -78,7 +106,7 @@ async def running(
     >>> async with running(MySite, api_key="k") as server:   # doctest: +SKIP
     ...     client = openai.AsyncOpenAI(base_url=server.base_url, api_key="k")
     """
-    app = make_app(provider_class, api_key=api_key, timeout=timeout, proxy=proxy)
+    app = make_app(provider_class, api_key=api_key, timeout=timeout, proxy=proxy, host=host)
     runner = web.AppRunner(
         app,
         handler_cancellation=True,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ipaddress
 import json
 import math
 import os
@@ -14,22 +13,10 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 
 from provider import cli
-from provider.serve._app import DEFAULT_HOST, Server, running
+from provider.serve._app import DEFAULT_HOST, ENV_API_KEY, Server, refuse_exposure, running
 from scraper.errors import InvalidInputError
 
-#: Environment variable holding the bearer key (``--api-key`` overrides it).
-ENV_API_KEY = "PROVIDER_API_KEY"
 DEFAULT_PORT = 1337
-
-
-def is_loopback(host: str) -> bool:
-    """Whether binding ``host`` keeps the server on this machine."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a name, or empty (every interface): assume it reaches further
 
 
 
@@ -95,11 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def serve(args: argparse.Namespace) -> int:
     api_key = args.api_key or os.environ.get(ENV_API_KEY) or None
-    if not is_loopback(args.host) and api_key is None:
-        raise InvalidInputError(
-            f"refusing to serve on {args.host}, beyond this machine, without an API key: "
-            f"set {ENV_API_KEY} (or --api-key), or bind 127.0.0.1"
-        )
+    refuse_exposure(args.host, api_key)  # before the sandbox starts: a usage error, exit 2
     if not 0 <= args.port <= 65535:
         raise InvalidInputError(f"--port {args.port} is not a port number (0-65535)")
     async with cli.site_url(args) as urls:

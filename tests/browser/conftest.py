@@ -125,3 +125,20 @@ def chromium() -> str | None:
         return find_chromium()
     except ProviderError as exc:
         pytest.skip(f"no Chromium to drive: {exc}")
+
+
+@pytest.fixture
+def browser_launches(
+    chromium: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[], int]:
+    """Count real Chromium launches: ``PROVIDER_BROWSER`` becomes a wrapper that notes
+    each start in a file, then execs the Chromium the tests drive. Returns a counter."""
+    from scraper.browser import _playwright_executables
+
+    real = chromium or str(_playwright_executables()[0])
+    log = tmp_path / "launches.log"
+    wrapper = tmp_path / "counted-chromium"
+    wrapper.write_text(f'#!/bin/sh\necho launch >> "{log}"\nexec "{real}" "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PROVIDER_BROWSER", str(wrapper))
+    return lambda: log.read_text().count("launch") if log.exists() else 0

@@ -2,46 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 import stat
 import sys
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 import sandbox
+from tests import procs
+from tests.procs import ROOT, Result
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> dict:  # type: ignore[type-arg]
-        return json.loads(self.out)
+__all__ = ["ROOT", "Result", "assert_clean_error", "run"]
 
 
 async def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> Result:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        *args,
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-    )
-    out, err = await asyncio.wait_for(proc.communicate(stdin.encode() if stdin else None), 90)
-    assert proc.returncode is not None
-    return Result(proc.returncode, out.decode(), err.decode())
+    """``python -m <args>`` to its end; killed (with its group) on timeout or failure."""
+    return await procs.run_module(*args, stdin=stdin, env=env, timeout=90)
 
 
 def assert_clean_error(result: Result, code: int) -> None:
@@ -72,10 +50,19 @@ async def test_chat_reads_stdin_and_prints_json(cache_dir: Path) -> None:
             "Be brief",
             stdin="first line\nsecond line\n",
         )
+        piped = await run("provider", "--url", site.url, stdin="only stdin\n  indented\n")
+        prompts = list(site.prompts)
     assert result.code == 0, result
     data = result.json()
     assert data["ok"] is True
     assert data["answer"] == "You said: Assistant:"  # the prompt is System/User/Assistant
+    assert piped.code == 0, piped
+    assert piped.out == "You said: indented\n"
+    # What the site received, in full: the system message, all of stdin, one question.
+    assert prompts == [
+        "System: Be brief\nUser: first line\nsecond line\nAssistant:",
+        "only stdin\n  indented",
+    ]
     assert set(data) == {"ok", "answer", "model", "site", "first_chunk_seconds", "total_seconds"}
 
 
@@ -328,25 +315,28 @@ def test_a_terminal_sees_a_status_line_while_the_browser_works(tmp_path: Path) -
     import subprocess
 
     master, slave = pty.openpty()
-    proc = subprocess.Popen(
+    proc = procs.popen(
         [sys.executable, "-m", "provider", "--sandbox", "legacy,challenge", "Hi"],
         stdout=subprocess.PIPE,
         stderr=slave,
         cwd=ROOT,
         env={**os.environ, "PROVIDER_CACHE_DIR": str(tmp_path)},
     )
-    os.close(slave)
-    seen = b""
-    while True:
-        try:
-            data = os.read(master, 4096)
-        except OSError:  # the child closed the terminal
-            break
-        if not data:
-            break
-        seen += data
-    os.close(master)
-    out, _ = proc.communicate(timeout=60)
+    try:
+        os.close(slave)
+        seen = b""
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not data:
+                break
+            seen += data
+        os.close(master)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        procs.stop([proc])
     assert proc.returncode == 0
     assert out.decode() == "You said: Hi\n"  # stdout stays clean for pipes
     screen = seen.decode(errors="replace")

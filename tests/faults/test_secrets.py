@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,10 +10,10 @@ import pytest
 import sandbox
 from provider import ChatgptFree
 from provider.errors import ProviderError
+from tests import procs
 from tests.conftest import chat, provider_for
 from tests.proxies import http_proxy
 
-ROOT = Path(__file__).resolve().parents[2]
 CALLER_COOKIE = "caller-cookie-value-7f3a"
 PASSWORD = "pr0xy-pa55word"
 
@@ -72,18 +69,8 @@ async def test_full_session_through_proxy_and_browser_leaks_nothing_at_debug(
 
 
 async def run_command(*args: str) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        cwd=ROOT,
-        env=dict(os.environ),
-    )
-    out, _ = await asyncio.wait_for(proc.communicate(), 90)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode()
+    result = await procs.run_module(*args, merge_stderr=True, timeout=90)
+    return result.code, result.out
 
 
 async def test_commands_at_debug_with_json_print_no_secret(cache_dir: Path) -> None:
@@ -104,11 +91,18 @@ async def test_commands_at_debug_with_json_print_no_secret(cache_dir: Path) -> N
                 "--json",
             ],
         ):
-            code, out = await run_command(*command)
-            outputs.append(out)
-        assert code == 1  # the wrong password: unhealthy, and said so
+            outputs.append(await run_command(*command))
         nonce = site.nonce()
-    blob = "\n".join(outputs)
+        fetched = site.hits["GET /chat/"]
+    # Each command did its work, so there were secrets to leak: the chat got its answer
+    # (a nonce was read), the refresh stored a fresh one, the health check chatted too;
+    # only the wrong password is unhealthy, and says so.
+    assert [code for code, _ in outputs] == [0, 0, 0, 1], outputs
+    assert '"answer": "You said: Hi"' in outputs[0][1]
+    assert '"refreshed": true' in outputs[1][1]
+    assert '"healthy": true' in outputs[2][1] and '"healthy": false' in outputs[3][1]
+    assert fetched >= 3  # chat, forced refresh, health: each read the page with a nonce
+    blob = "\n".join(out for _, out in outputs)
     assert "DEBUG" in blob
     assert nonce not in blob
     assert PASSWORD not in blob

@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 
 import sandbox
 from provider.store import CredentialStore, entry_key
+from tests import procs
 from tests.conftest import chat, provider_for
 from tests.provider.test_store import SITE
 
@@ -37,17 +37,20 @@ def test_two_processes_writing_at_once_never_tear_the_file(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     writers = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), tag, str(ROOT)])
+        procs.popen([sys.executable, "-c", WRITER, str(tmp_path), tag, str(ROOT)])
         for tag in ("a", "b")
     ]
     path = CredentialStore(tmp_path).path(entry_key(SITE, ""))
     reads = 0
-    with caplog.at_level(logging.WARNING):
-        while any(w.poll() is None for w in writers):
-            if path.exists():
-                data = json.loads(path.read_text())  # a torn file would fail here
-                assert data["credentials"]["nonce"][0] in "ab"
-                reads += 1
+    try:
+        with caplog.at_level(logging.WARNING):
+            while any(w.poll() is None for w in writers):
+                if path.exists():
+                    data = json.loads(path.read_text())  # a torn file would fail here
+                    assert data["credentials"]["nonce"][0] in "ab"
+                    reads += 1
+    finally:
+        procs.stop(writers)
     assert [w.returncode for w in writers] == [0, 0]
     assert reads > 0
     assert "corrupt" not in caplog.text
@@ -66,6 +69,7 @@ import asyncio, logging, sys
 sys.path.insert(0, sys.argv[3])
 logging.basicConfig(level=logging.WARNING, format="WARN %(message)s")
 from pathlib import Path
+from tests import procs
 from tests.conftest import chat, provider_for
 provider = provider_for(sys.argv[1], Path(sys.argv[2]))
 for _ in range(3):
@@ -79,7 +83,7 @@ async def test_read_only_cache_dir_works_without_caching_and_warns_once(tmp_path
     cache.chmod(0o555)
     prefix = AS_ROOT_WITHOUT_OVERRIDE if os.geteuid() == 0 else []
     async with sandbox.running(generation="aipkit") as site:
-        proc = await asyncio.create_subprocess_exec(
+        result = await procs.run(
             *prefix,
             sys.executable,
             "-c",
@@ -87,16 +91,14 @@ async def test_read_only_cache_dir_works_without_caching_and_warns_once(tmp_path
             site.url,
             str(cache),
             str(ROOT),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+            timeout=60,
         )
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
-        assert proc.returncode == 0, err.decode()
-        assert out.decode().splitlines() == ["You said: Hello sandbox"] * 3
+        assert result.code == 0, result.err
+        assert result.out.splitlines() == ["You said: Hello sandbox"] * 3
         # One process, three calls: credentials kept in memory, the page read once.
         assert site.hits["GET /chat/"] == 1
-    assert err.decode().count("WARN") == 1
-    assert "cannot write the credential store" in err.decode()
+    assert result.err.count("WARN") == 1
+    assert "cannot write the credential store" in result.err
     assert list(cache.iterdir()) == []
 
 

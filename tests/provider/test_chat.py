@@ -77,9 +77,28 @@ async def test_chat_streams_the_answer_in_chunks(generation: str, cache_dir: Pat
 async def test_multi_message_prompt_reaches_the_site(generation: str, cache_dir: Path) -> None:
     async with sandbox.running(generation=generation) as site:
         provider = provider_for(site.url, cache_dir)
-        msgs = [{"role": "system", "content": "Be kind"}, {"role": "user", "content": "Question?"}]
-        # The sandbox answers with the last line of what it received: the prompt's tail.
+        msgs = [
+            {"role": "system", "content": "Be kind"},
+            {"role": "user", "content": "Question?"},
+            {"role": "assistant", "content": "An answer\nin two lines"},
+            {"role": "developer", "content": "Mind the style"},
+            {"role": "user", "content": "Follow-up, ünïcode 🙂"},
+        ]
+        # The answer echoes only the prompt's last line ("Assistant:"): the site's own
+        # record of what it received is what proves every message got there.
         assert await chat(provider, msgs) == "You said: Assistant:"
+        assert list(site.prompts) == [
+            "System: Be kind\nUser: Question?\nAssistant: An answer\nin two lines\n"
+            "Developer: Mind the style\nUser: Follow-up, ünïcode 🙂\nAssistant:"
+        ]
+        site.reset_hits()
+        await chat(provider, msgs, do_continue=True, include_system=False)
+        assert list(site.prompts) == [
+            "User: Question?\nAssistant: An answer\nin two lines\nUser: Follow-up, ünïcode 🙂"
+        ]
+        site.reset_hits()
+        await chat(provider, [{"role": "user", "content": "  One message, as is \n"}])
+        assert list(site.prompts) == ["  One message, as is \n"]
 
 
 @pytest.mark.parametrize("generation", GENERATIONS)

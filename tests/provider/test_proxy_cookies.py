@@ -11,6 +11,7 @@ from aiohttp import web
 
 import sandbox
 from provider.errors import NetworkError
+from tests import procs
 from tests.conftest import chat, provider_for
 from tests.proxies import http_proxy, socks5_proxy
 
@@ -119,19 +120,12 @@ print(asyncio.run(chat(provider_for(sys.argv[1], Path(sys.argv[3])))))
 async def test_two_processes_starting_cold_fetch_the_page_once(cache_dir: Path) -> None:
     root = str(Path(__file__).resolve().parents[2])
     async with sandbox.running(generation="aipkit", first_byte_delay=0.2) as site:
-        procs = [
-            await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-c",
-                CHILD,
-                site.url,
-                root,
-                str(cache_dir),
-                stdout=asyncio.subprocess.PIPE,
+        results = await asyncio.gather(
+            *(
+                procs.run(sys.executable, "-c", CHILD, site.url, root, str(cache_dir), timeout=60)
+                for _ in range(2)
             )
-            for _ in range(2)
-        ]
-        outs = await asyncio.gather(*(p.communicate() for p in procs))
-        assert [p.returncode for p in procs] == [0, 0]
-        assert [o[0].decode().strip() for o in outs] == ["You said: Hello sandbox"] * 2
+        )
+        assert [r.code for r in results] == [0, 0], results
+        assert [r.out.strip() for r in results] == ["You said: Hello sandbox"] * 2
         assert site.hits["GET /chat/"] == 1

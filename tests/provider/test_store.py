@@ -16,6 +16,7 @@ import pytest
 from provider.store import CredentialStore, entry_key
 from scraper.credentials import NONCE_MIN_LIFETIME, Cookie, Credentials, expiry
 from scraper.http import Deadline
+from tests import procs
 
 SITE = "http://127.0.0.1:9"
 
@@ -206,16 +207,19 @@ asyncio.run(main())
 def test_two_processes_starting_cold_fetch_once(tmp_path: Path) -> None:
     log = tmp_path / "fetches.log"
     root = str(Path(__file__).resolve().parents[2])
-    procs = [
-        subprocess.Popen(
+    children = [
+        procs.popen(
             [sys.executable, "-c", CHILD, str(tmp_path / "cache"), str(log), root],
             stdout=subprocess.PIPE,
             text=True,
         )
         for _ in range(2)
     ]
-    outs = [p.communicate(timeout=60)[0].strip() for p in procs]
-    assert [p.returncode for p in procs] == [0, 0]
+    try:
+        outs = [p.communicate(timeout=60)[0].strip() for p in children]
+    finally:
+        procs.stop(children)
+    assert [p.returncode for p in children] == [0, 0]
     assert outs[0] == outs[1] == "abcdef0123"
     assert log.read_text().count("fetch") == 1
 
@@ -226,7 +230,7 @@ def test_lock_held_by_a_killed_process_does_not_block(tmp_path: Path) -> None:
     store = CredentialStore(tmp_path)
     store.folder.mkdir(parents=True)
     lock_path = store.folder / f"{entry_key(SITE, '')}.lock"
-    holder = subprocess.Popen(
+    holder = procs.popen(
         [
             sys.executable,
             "-c",
@@ -237,11 +241,12 @@ def test_lock_held_by_a_killed_process_does_not_block(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-    with pytest.raises(filelock.Timeout):
-        filelock.FileLock(lock_path).acquire(timeout=0)
-    holder.kill()
-    holder.wait()
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(filelock.Timeout):
+            filelock.FileLock(lock_path).acquire(timeout=0)
+    finally:
+        procs.stop([holder])  # killed while holding the lock
 
     async def fetch() -> Credentials:
         return make()

@@ -123,6 +123,14 @@ async def test_cache_nonce_only_from_post_body(http: aiohttp.ClientSession) -> N
     assert json.loads(reply.body)["data"]["code"] == "nonce_failure_cache_sse"
 
 
+async def test_every_accepted_prompt_is_recorded_in_full(http: aiohttp.ClientSession) -> None:
+    prompt = "System: be brief\nUser: two\nparts 🙂\nAssistant:"
+    async with sandbox.running() as site:
+        await cache(http, site, "refused", _ajax_nonce="0123456789")
+        await ask(http, site, prompt)
+        assert list(site.prompts) == [prompt]
+
+
 @pytest.mark.parametrize("message", ["", "0"])
 async def test_cache_empty_message(http: aiohttp.ClientSession, message: str) -> None:
     async with sandbox.running() as site:

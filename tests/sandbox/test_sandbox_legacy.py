@@ -113,6 +113,18 @@ async def test_answer_uses_last_non_empty_line(http: aiohttp.ClientSession) -> N
     assert split_legacy(reply.body)[1]["data"] == "You said: User: second question"
 
 
+async def test_every_accepted_prompt_is_recorded_in_full(http: aiohttp.ClientSession) -> None:
+    prompt = "System: be nice\nUser: first, with ünïcode\nAssistant:"
+    async with sandbox.running(generation="legacy") as site:
+        await fetch(http, "POST", site.url + AJAX, data=chat_fields(site, "x", _wpnonce="0" * 10))
+        await fetch(http, "POST", site.url + AJAX, data=chat_fields(site, prompt))
+        await fetch(http, "GET", site.url + AJAX, params=chat_fields(site, "second"))
+        # Only messages past the nonce check count: a refused one is never answered.
+        assert list(site.prompts) == [prompt, "second"]
+        site.reset_hits()
+        assert not site.prompts
+
+
 async def test_non_streaming_matches_capture(http: aiohttp.ClientSession) -> None:
     cap = capture("legacy-json-reply.http")
     async with sandbox.running(generation="legacy", streaming=False) as site:

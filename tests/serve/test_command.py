@@ -4,24 +4,30 @@ and that ``import provider`` pulls in neither g4f nor openai."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import os
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import openai
 import pytest
 
 from provider import serve
-from tests.commands.test_commands import ROOT, assert_clean_error, run
+from provider.errors import InvalidInputError
+from tests import procs
+from tests.commands.test_commands import assert_clean_error, run
 from tests.serve.conftest import KEY
 
 
-async def start_server(
+@contextlib.asynccontextmanager
+async def serving(
     *args: str, env: dict[str, str] | None = None
-) -> tuple[asyncio.subprocess.Process, dict[str, object]]:
-    proc = await asyncio.create_subprocess_exec(
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, dict[str, object]]]:
+    """``python -m provider.serve --port 0 --json *args`` and its announcement; on
+    leaving, however the test ends, the server and its group are killed if still up."""
+    async with procs.started(
         sys.executable,
         "-m",
         "provider.serve",
@@ -29,20 +35,19 @@ async def start_server(
         "0",
         "--json",
         *args,
+        env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-    )
-    assert proc.stdout is not None
-    line = await asyncio.wait_for(proc.stdout.readline(), 30)
-    if not line:
-        assert proc.stderr is not None
-        raise AssertionError((await proc.stderr.read()).decode())
-    return proc, json.loads(line)
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        if not line:
+            raise AssertionError((await proc.stderr.read()).decode())
+        yield proc, json.loads(line)
 
 
 async def stop(proc: asyncio.subprocess.Process) -> tuple[int, str]:
+    """SIGTERM, as a service manager stops it; the exit code and stderr."""
     proc.send_signal(signal.SIGTERM)
     _, err = await asyncio.wait_for(proc.communicate(), 15)
     assert proc.returncode is not None
@@ -51,8 +56,10 @@ async def stop(proc: asyncio.subprocess.Process) -> tuple[int, str]:
 
 @pytest.mark.parametrize("mode", ["aipkit", "legacy"])
 async def test_serve_the_sandbox_then_stop_cleanly(mode: str, tmp_path: Path) -> None:
-    proc, info = await start_server("--sandbox", mode, env={"PROVIDER_CACHE_DIR": str(tmp_path)})
-    try:
+    async with serving("--sandbox", mode, env={"PROVIDER_CACHE_DIR": str(tmp_path)}) as (
+        proc,
+        info,
+    ):
         assert info["auth"] is False and str(info["base_url"]).endswith("/v1")
         client = openai.AsyncOpenAI(base_url=str(info["base_url"]), api_key="x", max_retries=0)
         reply = await client.chat.completions.create(
@@ -60,7 +67,6 @@ async def test_serve_the_sandbox_then_stop_cleanly(mode: str, tmp_path: Path) ->
         )
         await client.close()
         assert reply.choices[0].message.content == "You said: Hi"
-    finally:
         code, err = await stop(proc)
     assert code == 0, err
     assert "Traceback" not in err
@@ -69,8 +75,7 @@ async def test_serve_the_sandbox_then_stop_cleanly(mode: str, tmp_path: Path) ->
 
 async def test_key_from_the_environment(tmp_path: Path) -> None:
     env = {serve.ENV_API_KEY: KEY, "PROVIDER_CACHE_DIR": str(tmp_path)}
-    proc, info = await start_server("--sandbox", env=env)
-    try:
+    async with serving("--sandbox", env=env) as (proc, info):
         assert info["auth"] is True
         good = openai.AsyncOpenAI(base_url=str(info["base_url"]), api_key=KEY, max_retries=0)
         bad = openai.AsyncOpenAI(base_url=str(info["base_url"]), api_key="nope", max_retries=0)
@@ -79,7 +84,6 @@ async def test_key_from_the_environment(tmp_path: Path) -> None:
             await bad.models.list()
         await good.close()
         await bad.close()
-    finally:
         await stop(proc)
 
 
@@ -94,17 +98,33 @@ async def test_refuses_to_bind_beyond_loopback_without_a_key(
 
 
 async def test_binds_beyond_loopback_with_a_key(tmp_path: Path) -> None:
-    proc, info = await start_server(
+    async with serving(
         "--host",
         "0.0.0.0",
         "--sandbox",
         env={serve.ENV_API_KEY: KEY, "PROVIDER_CACHE_DIR": str(tmp_path)},
-    )
-    try:
+    ) as (proc, info):
         assert info["auth"] is True
-    finally:
         code, _ = await stop(proc)
     assert code == 0
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "example.org", ""])
+async def test_the_library_refuses_to_build_or_bind_beyond_loopback_without_a_key(
+    host: str,
+) -> None:
+    # The rule lives where the server is built: the command is only one way in.
+    with pytest.raises(InvalidInputError, match="without an API key"):
+        serve.make_app(host=host)
+    with pytest.raises(InvalidInputError, match="without an API key"):
+        async with serve.running(host=host, port=0):
+            pytest.fail("served beyond loopback without a key")
+    for empty in (None, ""):
+        with pytest.raises(InvalidInputError):
+            serve.make_app(host=host, api_key=empty)
+    assert serve.make_app(host=host, api_key=KEY) is not None  # a key makes it fine
+    async with serve.running(host="127.0.0.1", port=0) as server:  # loopback needs none
+        assert server.url.startswith("http://127.0.0.1:")
 
 
 def test_loopback_addresses() -> None:
@@ -113,11 +133,9 @@ def test_loopback_addresses() -> None:
 
 
 async def test_a_taken_port_is_one_error_line(tmp_path: Path) -> None:
-    proc, info = await start_server("--sandbox", env={"PROVIDER_CACHE_DIR": str(tmp_path)})
-    try:
+    async with serving("--sandbox", env={"PROVIDER_CACHE_DIR": str(tmp_path)}) as (proc, info):
         port = str(info["url"]).rsplit(":", 1)[1]
         result = await run("provider.serve", "--port", port, "--sandbox")
-    finally:
         await stop(proc)
     assert_clean_error(result, 1)
     assert "cannot listen" in result.err
@@ -161,9 +179,5 @@ async def test_without_g4f_the_library_imports_and_the_drop_in_says_how_to_insta
 
 
 async def run_python(code: str) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", code, stdout=asyncio.subprocess.PIPE, cwd=ROOT
-    )
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode().strip()
+    result = await procs.run(sys.executable, "-c", code, timeout=60)
+    return result.code, result.out.strip()

@@ -90,3 +90,24 @@ async def test_a_subclass_with_url_and_the_library_errors(cache_dir: Path) -> No
         site.config.hard_block = False
         reply = await client.chat.completions.create(model="", messages=USER)
     assert reply.choices[0].message.content == ANSWER
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_the_whole_conversation_reaches_the_site(stream: bool, cache_dir: Path) -> None:
+    messages = [
+        {"role": "system", "content": "Be brief"},
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": "second"},
+    ]
+    async with sandbox.running(generation="legacy") as site:
+        provider = make_g4f_provider(site.url, cache_dir=cache_dir, browser="never")
+        client = g4f.client.AsyncClient(provider=provider)
+        if stream:
+            async for _ in client.chat.completions.create(model="", messages=messages, stream=True):
+                pass
+        else:
+            await client.chat.completions.create(model="", messages=messages)
+        assert list(site.prompts) == [
+            "System: Be brief\nUser: first\nAssistant: ok\nUser: second\nAssistant:"
+        ]

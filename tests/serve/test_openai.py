@@ -99,10 +99,20 @@ async def test_content_parts_history_and_system_reach_the_site(served: Served) -
             "content": [{"type": "text", "text": "two"}, {"type": "text", "text": "parts"}],
         },
     ]
-    async with served("legacy") as s:
-        reply = await s.client.chat.completions.create(model="", messages=messages)  # type: ignore[arg-type]
-    # The site gets the library's one prompt, which ends with "Assistant:".
-    assert reply.choices[0].message.content == "You said: Assistant:"
+    expected = "System: Be brief\nUser: first\nAssistant: ok\nUser: two\nparts\nAssistant:"
+    for generation in ("legacy", "aipkit"):
+        async with served(generation) as s:
+            reply = await s.client.chat.completions.create(model="", messages=messages)  # type: ignore[arg-type]
+            stream = await s.client.chat.completions.create(
+                model="",
+                messages=messages,
+                stream=True,  # type: ignore[arg-type]
+            )
+            async for _ in stream:
+                pass
+            # Every message, every text part, in the library's one prompt, both ways.
+            assert list(s.site.prompts) == [expected, expected]
+        assert reply.choices[0].message.content == "You said: Assistant:"
 
 
 # -- models and health -------------------------------------------------------------------

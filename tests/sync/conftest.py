@@ -7,6 +7,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,3 +39,11 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     if executable:
         args["executable_path"] = executable
     return args
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_process() -> Iterator[None]:
+    """pytest-playwright keeps one Chromium for the whole session, so a per-test check
+    would take it for a leftover: here only the session-level guard
+    (``tests/conftest.py``) looks, once that browser is closed."""
+    yield

@@ -1,0 +1,430 @@
+"""The kept mutation check: plant known bugs one at a time, prove the tests catch each.
+
+Run it as ``bash scripts/mutants`` (``--list``, ``--only NAME``, ``--keep``).
+
+The whole tree (tracked and untracked files, not what .gitignore hides) is copied
+to a scratch folder once; there each mutant replaces one exact snippet of one file
+(it must occur exactly once, so a mutant that no longer matches the code is an
+error, not a silent pass), runs the tests named beside it, and puts the file back.
+Nothing in the checkout is touched.
+
+A mutant is *killed* when pytest reports failed tests (exit code 1). It *survives*
+when they pass; any other ending (a collection error, an interrupted run) is an
+*error*: both fail the check. Each selection of tests is first run on the
+unmutated copy, which must pass, so a kill means the bug was seen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+#: No single pytest run of a mutant may take longer than this (a hang is a kill
+#: only through pytest-timeout's per-test bound, set by ``timeout`` below).
+RUN_LIMIT_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    why: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+    #: pytest-timeout's bound per test for this run (a mutant that hangs is caught by it).
+    timeout: int = 60
+    env: dict[str, str] = field(default_factory=dict)
+    #: A second (old, new) replacement in the same file, when one alone is masked.
+    extra: tuple[str, str] | None = None
+
+
+MUTANTS: list[Mutant] = [
+    # -- the issue's findings ---------------------------------------------------------
+    Mutant(
+        "library-drops-system-messages",
+        "issue 15: the library drops every system message",
+        "provider/_provider.py",
+        "        prompt = build_prompt(\n            messages,\n",
+        "        prompt = build_prompt(\n"
+        "            [m for m in messages if m.get('role') != 'system']\n"
+        "            if isinstance(messages, list) else messages,\n",
+        ("tests/provider/test_chat.py", "-k", "multi_message"),
+    ),
+    Mutant(
+        "server-drops-text-parts",
+        "issue 15: the server drops every text content part",
+        "provider/serve/_wire.py",
+        'texts.append(str(part.get("text", "")))',
+        'texts.append("")',
+        ("tests/serve/test_openai.py", "-k", "content_parts"),
+    ),
+    Mutant(
+        "refresh-loop-without-limit",
+        "issue 15: a rejected nonce refreshes forever (it hung the run before timeouts)",
+        "provider/_provider.py",
+        "                if retried:\n                    raise _final(",
+        "                if retried and False:\n                    raise _final(",
+        ("tests/provider/test_chat.py", "-k", "rejected_twice"),
+        timeout=15,
+    ),
+    Mutant(
+        "serve-binds-beyond-loopback-without-key",
+        "issue 15: the server binds 0.0.0.0 without a key, from every entry point",
+        "provider/serve/_app.py",
+        "    if not api_key and not is_loopback(host):\n",
+        "    if False:\n",
+        (
+            "tests/serve/test_command.py::"
+            "test_the_library_refuses_to_build_or_bind_beyond_loopback_without_a_key",
+        ),
+    ),
+    Mutant(
+        "make-app-skips-the-loopback-rule",
+        "issue 15: only the command refuses; make_app and running() bind beyond loopback",
+        "provider/serve/_app.py",
+        "    refuse_exposure(host, api_key)\n    app = web.Application(",
+        "    app = web.Application(",
+        ("tests/serve/test_command.py", "-k", "refuse"),
+    ),
+    Mutant(
+        "commands-fail-before-fetching-a-secret",
+        "issue 15: every command fails at the proxy, so there is no secret to leak",
+        "scraper/http.py",
+        "proxy=None if proxy is None or proxy.is_socks else proxy.raw,",
+        'proxy=None if proxy is None or proxy.is_socks else proxy.raw.replace("@", "x@"),',
+        ("tests/faults/test_secrets.py", "-k", "commands"),
+    ),
+    Mutant(
+        "import-provider-fails",
+        "issue 15: `import provider` fails in a fresh process (the test fell back)",
+        "provider/__init__.py",
+        "from provider._provider import ChatgptFree\n",
+        "from provider._provider import ChatgptFree\n"
+        "import sys as _sys\n"
+        "if 'pytest' not in _sys.modules:\n"
+        "    raise ImportError('planted: provider cannot be imported')\n",
+        ("tests/browser/test_lifecycle.py", "-k", "importing_the_provider"),
+    ),
+    Mutant(
+        "two-browser-launches-per-solve",
+        "issue 15: Chromium starts twice per solve (the clearance count stays 1)",
+        "scraper/browser.py",
+        "        t0 = time.monotonic()\n        browser = await _start(",
+        "        t0 = time.monotonic()\n"
+        "        await (await playwright.chromium.launch(**launch_options)).close()\n"
+        "        browser = await _start(",
+        ("tests/browser/test_provider_browser.py", "-k", "50_concurrent"),
+        timeout=180,
+    ),
+    Mutant(
+        "chat-command-ignores-system",
+        "issue 15 (stdin/--system test): the chat command drops --system",
+        "provider/__main__.py",
+        "    if args.system:\n",
+        "    if False:\n",
+        ("tests/commands/test_commands.py", "-k", "stdin"),
+    ),
+    Mutant(
+        "chat-command-reads-one-stdin-line",
+        "issue 15 (stdin/--system test): only the first line of stdin is asked",
+        "provider/__main__.py",
+        '    return text.strip("\\n")\n',
+        '    return text.strip("\\n").splitlines()[0]\n',
+        ("tests/commands/test_commands.py", "-k", "stdin"),
+    ),
+    Mutant(
+        "g4f-drop-in-sends-last-message-only",
+        "issue 15 (prompts through the g4f drop-in): the history is lost",
+        "provider/g4f_provider.py",
+        '            "" if model == "auto" else model,\n            messages,\n',
+        '            "" if model == "auto" else model,\n            messages[-1:],\n',
+        ("tests/serve/test_g4f.py", "-k", "whole_conversation"),
+    ),
+    # -- our own -------------------------------------------------------------------------
+    Mutant(
+        "no-recheck-under-the-lock",
+        "a process that waited for another's refresh fetches again anyway",
+        "provider/store.py",
+        "                current is not None\n                and current.fresh()\n",
+        "                False\n                and current.fresh()\n",
+        ("tests/provider/test_store.py", "tests/provider/test_proxy_cookies.py", "-k", "process"),
+    ),
+    Mutant(
+        "no-single-flight",
+        "every concurrent caller runs its own refresh (no flight, no recheck)",
+        "provider/store.py",
+        "        if flight is None or flight.task.done():\n",
+        "        if True:\n",
+        ("tests/provider/test_chat.py", "-k", "200_concurrent"),
+        # With only the flight gone, the recheck under the lock still saves the
+        # fetch: take both, or the mutant is equivalent.
+        extra=(
+            "                current is not None\n                and current.fresh()\n",
+            "                False\n                and current.fresh()\n",
+        ),
+    ),
+    Mutant(
+        "stored-credentials-ignored",
+        "every call reads the page again",
+        "provider/_provider.py",
+        "        if creds is not None and creds.fresh():\n            return creds\n",
+        "        if False:\n            return creds\n",
+        ("tests/provider/test_chat.py", "-k", "warm_call"),
+    ),
+    Mutant(
+        "do-continue-ignored",
+        "the prompt always ends with 'Assistant:'",
+        "provider/prompt.py",
+        'return formatted if do_continue else f"{formatted}\\nAssistant:"',
+        'return f"{formatted}\\nAssistant:"',
+        ("tests/provider/test_chat.py", "-k", "multi_message"),
+    ),
+    Mutant(
+        "legacy-cut-stream-is-complete",
+        "legacy: a stream closed before its end marker passes as a whole answer",
+        "provider/protocols/legacy.py",
+        "        self._raise_collected_error()\n        raise cut_short()\n",
+        "        self._raise_collected_error()\n",
+        ("tests/faults/test_faults.py", "-k", "dropped"),
+    ),
+    Mutant(
+        "legacy-cut-stream-is-complete-soak",
+        "the same bug, caught by the fault soak alone (a short seeded run)",
+        "provider/protocols/legacy.py",
+        "        self._raise_collected_error()\n        raise cut_short()\n",
+        "        self._raise_collected_error()\n",
+        ("tests/soak",),
+        timeout=240,
+        env={"SOAK_CHATS": "120", "SOAK_SEED": "15"},
+    ),
+    Mutant(
+        "aipkit-cut-stream-is-complete",
+        "aipkit: a stream without `done` passes as a whole answer",
+        "provider/protocols/aipkit.py",
+        "    def on_end(self) -> None:\n        raise cut_short()\n",
+        "    def on_end(self) -> None:\n        return None\n",
+        ("tests/faults/test_faults.py", "-k", "dropped"),
+    ),
+    Mutant(
+        "broken-connection-untranslated",
+        "a connection broken mid-answer leaks aiohttp's error instead of NetworkError",
+        "provider/protocols/_common.py",
+        "    except ClientPayloadError as exc:\n",
+        "    except ZeroDivisionError as exc:\n",
+        ("tests/faults/test_faults.py", "-k", "dropped"),
+    ),
+    Mutant(
+        "no-read-timeout",
+        "a stalled stream waits forever (the gap between chunks is unbounded)",
+        "provider/protocols/_common.py",
+        "sock_connect=seconds, sock_read=seconds)",
+        "sock_connect=seconds, sock_read=None)",
+        ("tests/provider/test_chat.py", "-k", "stalled"),
+        timeout=20,
+    ),
+    Mutant(
+        "no-read-timeout-soak",
+        "the same hang, caught by the fault soak's per-chat bound",
+        "provider/protocols/_common.py",
+        "sock_connect=seconds, sock_read=seconds)",
+        "sock_connect=seconds, sock_read=None)",
+        ("tests/soak",),
+        timeout=300,
+        env={"SOAK_CHATS": "60", "SOAK_SEED": "15"},
+    ),
+    Mutant(
+        "aipkit-cheap-nonce-refresh-off",
+        "aipkit re-reads the page instead of asking for a new nonce",
+        "provider/_provider.py",
+        '            if nonce_only and stale is not None and stale.generation == "aipkit":\n',
+        "            if False:\n",
+        ("tests/provider/test_chat.py", "-k", "rotated_nonce"),
+    ),
+    Mutant(
+        "wrong-key-accepted",
+        "the server lets any bearer key through",
+        "provider/serve/_app.py",
+        '        if scheme.lower() != "bearer" or not hmac.compare_digest(',
+        '        if scheme.lower() != "bearer" and not hmac.compare_digest(',
+        ("tests/serve/test_openai.py", "-k", "401"),
+    ),
+    Mutant(
+        "proxy-password-in-messages",
+        "redact_url keeps the proxy password",
+        "scraper/errors.py",
+        'netloc = f"{user}:***@{hostport}" if ":" in userinfo',
+        'netloc = f"{userinfo}@{hostport}" if ":" in userinfo',
+        ("tests/faults/test_secrets.py", "tests/provider/test_proxy_cookies.py"),
+        timeout=180,
+    ),
+    Mutant(
+        "corrupt-store-file-raises",
+        "a corrupt credential file breaks every chat instead of counting as empty",
+        "provider/store.py",
+        "        except (ValueError, KeyError, TypeError, ProtocolError):\n",
+        "        except (KeyError, TypeError, ProtocolError):\n",
+        ("tests/provider/test_store.py", "-k", "corrupt or truncated"),
+    ),
+    Mutant(
+        "sandbox-forgets-prompts",
+        "the sandbox stops recording prompts: the exact-prompt tests must notice",
+        "sandbox/_legacy.py",
+        "    site.prompts.append(message)\n",
+        "",
+        ("tests/sandbox/test_sandbox_legacy.py", "-k", "recorded"),
+    ),
+]
+
+
+def scratch_copy() -> Path:
+    """The checkout as it is (tracked and untracked files, not ignored ones)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.split(b"\0")
+    target = Path(tempfile.mkdtemp(prefix="mutants-"))
+    for raw in filter(None, listed):
+        source = ROOT / os.fsdecode(raw)
+        if source.is_file():
+            dest = target / os.fsdecode(raw)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest)
+    return target
+
+
+def run_tests(tree: Path, mutant: Mutant) -> tuple[int, float, str]:
+    """pytest on ``mutant.tests`` in ``tree``: (exit code, seconds, the output's tail)."""
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-x",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        f"timeout={mutant.timeout}",
+        *mutant.tests,
+    ]
+    # No bytecode: a mutated and a restored file of the same size and second must
+    # never share a stale .pyc.
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **mutant.env}
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        argv,
+        cwd=tree,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        out, _ = proc.communicate(timeout=RUN_LIMIT_SECONDS)
+    except subprocess.TimeoutExpired:
+        out = b"(killed: over the run limit)"
+    finally:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    lines = out.decode(errors="replace").strip().splitlines()
+    # How it was caught: the first assertion line, the failed test, the summary.
+    caught = [line for line in lines if line.startswith("E ")][:1]
+    tail = "\n".join(
+        caught + [line for line in lines if line.startswith("FAILED")][:1] + lines[-1:]
+    )
+    return proc.returncode, time.monotonic() - start, tail
+
+
+def check_imports_from(tree: Path) -> None:
+    """The copy's packages, not the checkout's, must be what the tests import."""
+    where = subprocess.run(
+        [sys.executable, "-c", "import provider, scraper, sandbox; print(provider.__file__)"],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if not where.startswith(str(tree)):
+        raise SystemExit(f"mutants: the copy imports provider from {where}, not {tree}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="bash scripts/mutants", description=__doc__)
+    parser.add_argument("--only", action="append", default=[], help="run mutants naming this")
+    parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch copy")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show how each was caught")
+    args = parser.parse_args()
+    chosen = [m for m in MUTANTS if not args.only or any(o in m.name for o in args.only)]
+    if args.list or not chosen:
+        for m in MUTANTS:
+            print(f"{m.name:45} {m.path:32} {m.why}")
+        return 0 if chosen else 2
+
+    tree = scratch_copy()
+    started = time.monotonic()
+    print(f"mutants: {len(chosen)} in a scratch copy at {tree}", flush=True)
+    try:
+        check_imports_from(tree)
+        baseline: dict[tuple[tuple[str, ...], tuple[tuple[str, str], ...]], int] = {}
+        results: list[tuple[Mutant, str, float, str]] = []
+        for mutant in chosen:
+            selection = (mutant.tests, tuple(sorted(mutant.env.items())))
+            if selection not in baseline:
+                code, seconds, tail = run_tests(tree, mutant)
+                baseline[selection] = code
+                if code != 0:
+                    print(f"  baseline FAILED for {' '.join(mutant.tests)}:\n{tail}", flush=True)
+            if baseline[selection] != 0:
+                results.append((mutant, "error", 0.0, "its tests fail without the mutant"))
+                continue
+            path = tree / mutant.path
+            original = path.read_text(encoding="utf-8")
+            swaps = [(mutant.old, mutant.new), *([mutant.extra] if mutant.extra else [])]
+            counts = [original.count(old) for old, _ in swaps]
+            if counts != [1] * len(swaps):
+                results.append((mutant, "error", 0.0, f"snippets found {counts} times, not once"))
+                continue
+            mutated = original
+            for old, new in swaps:
+                mutated = mutated.replace(old, new)
+            path.write_text(mutated, encoding="utf-8")
+            try:
+                code, seconds, tail = run_tests(tree, mutant)
+            finally:
+                path.write_text(original, encoding="utf-8")
+            verdict = {0: "SURVIVED", 1: "killed"}.get(code, "error")
+            results.append((mutant, verdict, seconds, tail))
+            print(f"  {verdict:8} {seconds:6.1f} s  {mutant.name}", flush=True)
+            if args.verbose:
+                print("    " + tail.replace("\n", "\n    "), flush=True)
+    finally:
+        if args.keep:
+            print(f"mutants: scratch copy kept at {tree}")
+        else:
+            shutil.rmtree(tree, ignore_errors=True)
+
+    bad = [r for r in results if r[1] != "killed"]
+    total = time.monotonic() - started
+    print(f"\nmutants: {len(results) - len(bad)} of {len(results)} killed in {total:.0f} s")
+    for mutant, verdict, _, tail in bad:
+        print(f"  {verdict}: {mutant.name} ({mutant.path}): {mutant.why}\n    {tail}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
