@@ -153,10 +153,10 @@ class Proxy:
                 "use scheme://[user:password@]host:port"
             ) from None
         scheme = parts.scheme.lower()
-        if scheme not in ("http", "https", "socks4", "socks5", "socks5h"):
+        if scheme not in ("http", "https", "socks4", "socks4a", "socks5", "socks5h"):
             raise ConfigurationError(
-                f"proxy scheme {scheme or '(none)'!r} is not supported: "
-                "use http://, https://, socks4:// or socks5://host:port"
+                f"proxy scheme {scheme or '(none)'!r} is not supported: use http://, https://, "
+                "socks4://, socks4a://, socks5:// or socks5h://host:port"
             )
         if not parts.hostname or port is None:
             raise ConfigurationError(

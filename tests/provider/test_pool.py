@@ -75,10 +75,10 @@ async def test_https_through_the_http_proxy_connect_tunnel(cache_dir: Path, trus
         assert sum(site.hits.values()) == 5
 
 
-@pytest.mark.parametrize("kind", ["socks5", "http"])
+@pytest.mark.parametrize("kind", ["socks5", "socks5h", "http"])
 async def test_a_name_only_the_proxy_resolves(kind: str, cache_dir: Path, trust) -> None:
     name = "chatgptfree.test"
-    make = socks5_proxy if kind == "socks5" else http_proxy
+    make = http_proxy if kind == "http" else socks5_proxy
     async with (
         sandbox.running(generation="legacy", tls=True, tls_names=(name,), keep_alive=True) as site,
         make(hosts={name: "127.0.0.1"}) as proxy,
