@@ -248,15 +248,18 @@ def _pool_config(
     limit: int | None, keepalive: float | None, env_limit: str | None, env_keepalive: str | None
 ) -> PoolConfig:
     # Cached: every call resolves the same few values; a bad one raises every time.
+    limit_from = keepalive_from = ""
     if limit is None:
+        limit_from = f" (from ${MAX_CONNECTIONS_ENV})" if env_limit else ""
         limit = _env_number(MAX_CONNECTIONS_ENV, env_limit, int, DEFAULT_MAX_CONNECTIONS)
     if keepalive is None:
+        keepalive_from = f" (from ${KEEPALIVE_TIMEOUT_ENV})" if env_keepalive else ""
         keepalive = _env_number(
             KEEPALIVE_TIMEOUT_ENV, env_keepalive, float, DEFAULT_KEEPALIVE_TIMEOUT
         )
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
         raise ConfigurationError(
-            f"max_connections must be a whole number >= 0 (0: no limit), not {limit!r}"
+            f"max_connections{limit_from} must be a whole number >= 0 (0: no limit), not {limit!r}"
         )
     if (
         isinstance(keepalive, bool)
@@ -265,7 +268,8 @@ def _pool_config(
         or keepalive < 0
     ):
         raise ConfigurationError(
-            f"keepalive_timeout must be a number of seconds >= 0 (0: no reuse), not {keepalive!r}"
+            f"keepalive_timeout{keepalive_from} must be a number of seconds >= 0 "
+            f"(0: no reuse), not {keepalive!r}"
         )
     return PoolConfig(limit, float(keepalive))
 
