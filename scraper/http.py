@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # aiohttp costs ~0.3 s to import: only a request loads it
     from http.cookies import Morsel
 
     import aiohttp
+    from yarl import URL
 from scraper.errors import (
     ConfigurationError,
     NetworkError,
@@ -489,9 +490,8 @@ class Client:
     async def request(
         self, method: str, url: str, *, headers: dict[str, str] | None = None, **kwargs: Any
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """``session.request`` with this call's cookies; a reused connection the
-        server had closed is retried once, if no byte of the answer came back."""
-        import aiohttp
+        """``session.request`` with this call's cookies; a kept-alive connection
+        the server had closed before answering is transparent (see ``_send``)."""
         from yarl import URL
 
         target = URL(url)
@@ -502,27 +502,47 @@ class Client:
                     **(headers or {}),
                     "Cookie": "; ".join(f"{m.key}={m.coded_value}" for m in cookie.values()),
                 }
-        attempt = _Attempt()
-        try:
-            resp = await self._session.request(
-                method, target, headers=headers, trace_request_ctx=attempt, **kwargs
-            )
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-            # The keep-alive race: the server closed an idle connection just as
-            # it was reused. Nothing was answered, so sending again is safe.
-            if not attempt.reused or isinstance(exc, aiohttp.ClientConnectorError):
-                raise
-            log.debug(
-                "%s %s: the reused connection was closed (%s); retrying once",
-                method,
-                self.site,
-                type(exc).__name__,
-            )
-            resp = await self._session.request(method, target, headers=headers, **kwargs)
+        resp = await self._send(method, target, headers, kwargs)
         async with resp:
             if resp.cookies:
                 self._cookie_jar().update_cookies(resp.cookies, resp.url)
             yield resp
+
+    async def _send(
+        self,
+        method: str,
+        target: URL,
+        headers: dict[str, str] | None,
+        kwargs: dict[str, Any],
+    ) -> aiohttp.ClientResponse:
+        """Send on a pooled connection. A reused one the server had closed (the
+        keep-alive race: it gave up on the connection just as it was reused)
+        fails before any answer came back, so sending again is safe; each such
+        connection is dropped and the next tried, until the request has been
+        tried once on a fresh connection. A failure there is the caller's."""
+        import aiohttp
+
+        for _ in range(_MAX_STALE):
+            attempt = _Attempt()
+            try:
+                return await self._session.request(
+                    method, target, headers=headers, trace_request_ctx=attempt, **kwargs
+                )
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                if not attempt.reused or isinstance(exc, aiohttp.ClientConnectorError):
+                    raise
+                log.debug(
+                    "%s %s: a kept-alive connection was closed by the server (%s); sending again",
+                    method,
+                    self.site,
+                    type(exc).__name__,
+                )
+        return await self._session.request(method, target, headers=headers, **kwargs)
+
+
+#: Stale kept-alive connections one request may meet before its last attempt:
+#: a server that drops idle connections usually drops them all at once.
+_MAX_STALE = 16
 
 
 def borrow(

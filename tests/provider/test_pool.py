@@ -119,6 +119,25 @@ async def test_a_connection_the_server_closed_while_idle_is_retried_once(
         assert site.hits[sent] == 2  # the closed attempt never reached the site
 
 
+async def test_every_stale_connection_is_dropped_until_a_fresh_one_answers(
+    cache_dir: Path,
+) -> None:
+    async with (
+        sandbox.running(generation="legacy", keep_alive=True, first_byte_delay=0.2) as site,
+        relay(port_of(site.url), idle_close=0.5) as wire,
+    ):
+        provider = provider_for(wire.url(), cache_dir)
+        assert await chat(provider) == ANSWER
+        assert await asyncio.gather(chat(provider), chat(provider)) == [ANSWER] * 2
+        assert wire.connections == 2  # two kept, both idle from here
+        await asyncio.sleep(0.6)
+        assert await chat(provider) == ANSWER
+        # Both kept connections were closed by the server as they were reused;
+        # the message went out a third time, on a fresh connection.
+        assert wire.idle_closed == 2
+        assert wire.connections == 3
+
+
 async def test_a_break_after_the_answer_started_is_not_retried(cache_dir: Path) -> None:
     async with sandbox.running(generation="legacy", keep_alive=True, framing="chunked") as site:
         provider = provider_for(site.url, cache_dir)
