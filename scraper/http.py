@@ -1,8 +1,12 @@
-"""Plain-HTTP plumbing shared by scraping and chatting: sessions, proxies, cookies, deadlines.
+"""Plain-HTTP plumbing shared by scraping and chatting: the connection pool,
+proxies, cookies, deadlines.
 
-One place decides what a request looks like (headers, proxy, cookie jar), so
-the page fetch and the chat requests cannot drift apart — a clearance cookie
-only works when every request carries the same User-Agent through the same exit.
+One place decides what a request looks like (headers, proxy, cookies), so the
+page fetch and the chat requests cannot drift apart — a clearance cookie only
+works when every request carries the same User-Agent through the same exit.
+Every request goes through :func:`borrow`: one pool of kept-alive connections
+per (site, proxy) per event loop, a :class:`Client` with cookies of its own per
+call.
 """
 
 from __future__ import annotations
