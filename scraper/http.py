@@ -422,7 +422,7 @@ def _new_session(proxy: Proxy | None, config: PoolConfig) -> aiohttp.ClientSessi
         trust_env=False,
         trace_configs=[trace],
     )
-    # One retry policy, Client.request's (any method, reused connections only);
+    # One retry policy, Client._send's (any method, reused connections only);
     # aiohttp's own would retry a GET a second time. aiohttp's test client does the same.
     if hasattr(session, "_retry_connection"):
         session._retry_connection = False
