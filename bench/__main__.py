@@ -6,6 +6,7 @@ Examples::
     .venv/bin/python -m bench --quick         # fewer runs, a smoke check (under 2 minutes)
     .venv/bin/python -m bench --only warm --only import
     .venv/bin/python -m bench --runs 5 --json /tmp/bench.json
+    .venv/bin/python -m bench --only wan --rtt-ms 80   # HTTPS behind an 80 ms round trip
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import _chat, _cold, _g4f, _imports, _parse, _serve
+from bench import _chat, _cold, _g4f, _imports, _parse, _serve, _wan
 from bench._stats import Row, median
 
 HERE = Path(__file__).resolve().parent
@@ -33,11 +34,13 @@ NAMES = (
     "throughput",
     "g4f",
     "concurrency",
+    "held",
     "cold",
     "browser",
     "import",
     "serve",
     "parse",
+    "wan",
 )
 
 
@@ -112,20 +115,43 @@ def table(rows: list[Row]) -> str:
     return "\n".join(out + (["", "notes:", *notes] if notes else []))
 
 
+def _child(mode: str, n: int) -> dict[str, Any]:
+    log(f"concurrency: {mode}, {n} chats (child process)")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench._concurrency", json.dumps({"n": n, "mode": mode})],
+        cwd=HERE.parent,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"concurrency {mode} failed: {done.stderr.strip()[-300:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def _held(n: int) -> tuple[list[Row], dict[str, Any]]:
+    """RSS per open stream with ``n`` held at once (each its own kept connection)."""
+    info = {mode: _child(mode, n) for mode in ("open-ours", "open-minimal")}
+    o, m = info["open-ours"]["open"], info["open-minimal"]["open"]
+    row = Row(
+        "4 concurrency",
+        f"RSS per open stream ({n:,} held)",
+        "KB",
+        o["kb_per_stream"],
+        m["kb_per_stream"],
+        "minimal aiohttp",
+        "value<=",
+        37.0,  # what a stream held before the pool (1,000 held, 2026-11-25): no growth
+        note=f"opened ours {o['opened']}/{n}, minimal {m['opened']}/{n}",
+    )
+    return [row], info
+
+
 def _concurrency(n: int) -> tuple[list[Row], dict[str, Any]]:
     info: dict[str, Any] = {}
     for mode in ("burst", "open-ours", "open-minimal"):
-        log(f"concurrency: {mode}, {n} chats (child process)")
-        done = subprocess.run(
-            [sys.executable, "-m", "bench._concurrency", json.dumps({"n": n, "mode": mode})],
-            cwd=HERE.parent,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"concurrency {mode} failed: {done.stderr.strip()[-300:]}")
-        info[mode] = json.loads(done.stdout)
+        info[mode] = _child(mode, n)
     burst = info["burst"]
     ours, mini = burst["ours"], burst["minimal"]
     all_ok = ours["ok"] == n and ours["page_fetches"] == 1
@@ -183,7 +209,7 @@ async def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
 
     g4f_python: Path | None = None
     g4f_status = "unavailable: skipped (--only)"
-    if only & {"warm", "throughput", "g4f"} and "g4f" in only | ({"warm", "throughput"} & only):
+    if only & {"warm", "throughput", "g4f", "wan"}:
         t0 = time.perf_counter()
         g4f_python, g4f_status = _g4f.ensure_venv(log)
         mark("g4f setup", t0)
@@ -222,6 +248,26 @@ async def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
         rows += got
         info["concurrency"] = details
         mark("concurrency", t0)
+    if "held" in only:
+        t0 = time.perf_counter()
+        got, details = await asyncio.to_thread(_held, 2000 if quick else 10_000)
+        rows += got
+        info["held"] = details
+        mark("held", t0)
+    if "wan" in only:
+        for generation in ("legacy", "aipkit"):
+            t0 = time.perf_counter()
+            got, details = await _wan.measure(
+                generation,
+                runs=runs or (8 if quick else 30),
+                rtt_ms=args.rtt_ms,
+                g4f_python=g4f_python,
+                g4f_status=g4f_status,
+                log=log,
+            )
+            rows += got
+            info[f"wan_{generation}"] = details
+            mark(f"wan {generation}", t0)
     if "cold" in only:
         t0 = time.perf_counter()
         got, details = await _cold.plain_http(runs or (5 if quick else 20), log)
@@ -282,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, help="runs per measurement (overrides the defaults)")
     parser.add_argument("--delta-chars", type=int, help="delta size of the 10 MB answer (16)")
     parser.add_argument("--no-g4f", action="store_true", help="skip the original client")
+    parser.add_argument(
+        "--rtt-ms", type=float, default=40.0, help="round trip the WAN case's relay adds (40)"
+    )
     parser.add_argument("--json", type=Path, default=HERE / "results" / "latest.json")
     args = parser.parse_args(argv)
 

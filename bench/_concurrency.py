@@ -122,6 +122,9 @@ async def main(opts: dict[str, Any]) -> dict[str, Any]:
         tempfile.TemporaryDirectory() as cache,
     ):
         local = provider_for(site.url, cache)
+        # Unbounded, as the minimal client is: holding N streams at once needs N
+        # connections (the default bound, 100 per site, would queue the rest).
+        local.max_connections = 0
         gc.collect()
         out["rss_start_mb"] = rss_mb()
         if mode == "burst":

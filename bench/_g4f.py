@@ -9,6 +9,7 @@ file records a successful install. Any failure becomes a status string
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -86,15 +87,17 @@ def ensure_venv(log: Any = print) -> tuple[Path | None, str]:
 class G4FClient:
     """A g4f driver process pointed at ``url``; ``chat()`` runs one timed call there."""
 
-    def __init__(self, python: Path, url: str) -> None:
+    def __init__(self, python: Path, url: str, ca_file: str | None = None) -> None:
         self.python = python
         self.url = url
+        self.ca_file = ca_file  # a CA for HTTPS sites (the driver hands it to each request)
         self.info: dict[str, Any] = {}
         self._proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> G4FClient:
         self._proc = subprocess.Popen(
             [str(self.python), str(DRIVER), self.url],
+            env={**os.environ, **({"BENCH_CA_FILE": self.ca_file} if self.ca_file else {})},
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

@@ -3,7 +3,8 @@
 Given the same stored :class:`~scraper.credentials.Credentials`, it sends what
 ``provider.protocols.legacy`` / ``aipkit`` send — same URL, method, headers,
 cookies, form fields and query, one session per call with ``force_close`` (the
-site closes connections anyway), the same per-read timeout — and parses the
+captured PHP server closes connections anyway) or, as :class:`KeptAlive`, one
+session kept across calls (the WAN case's limit), the same per-read timeout — and parses the
 stream as directly as possible: split the body on blank lines, ``json.loads``
 each ``data:`` line, pick the text. No validation, no error mapping, no retry:
 that is what the library adds, and what the ratio prices.
@@ -11,12 +12,15 @@ that is what the library adds, and what the ratio prices.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
+import ssl
 import string
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from typing import Protocol
 
 import aiohttp
 
@@ -26,15 +30,46 @@ _ALNUM = string.ascii_letters + string.digits
 READ_TIMEOUT = 120.0
 
 
-def _session(creds: Credentials) -> aiohttp.ClientSession:
+def _session(
+    creds: Credentials, *, keep_alive: bool = False, ca_file: str | None = None
+) -> aiohttp.ClientSession:
     cookie = "; ".join(f"{c.name}={c.value}" for c in creds.cookies)
     headers = {"Cookie": cookie} if cookie else None
+    ssl_context = ssl.create_default_context(cafile=ca_file) if ca_file else True
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(force_close=True),
+        connector=aiohttp.TCPConnector(force_close=not keep_alive, ssl=ssl_context),
         headers=headers,
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=READ_TIMEOUT),
         trust_env=False,
     )
+
+
+@contextlib.asynccontextmanager
+async def _using(
+    creds: Credentials, kept: aiohttp.ClientSession | None
+) -> AsyncIterator[aiohttp.ClientSession]:
+    if kept is not None:
+        yield kept
+    else:
+        async with _session(creds) as session:
+            yield session
+
+
+class KeptAlive:
+    """The limit on a real link: the same requests on one session kept across
+    calls, so every chat after the first rides warm connections (TCP and TLS
+    handshakes done once)."""
+
+    def __init__(self, creds: Credentials, ca_file: str | None = None) -> None:
+        self.creds = creds
+        self.session = _session(creds, keep_alive=True, ca_file=ca_file)
+        self._chat = chat_for(creds)
+
+    def chat(self, prompt: str) -> AsyncIterator[str]:
+        return self._chat(self.creds, prompt, self.session)
+
+    async def close(self) -> None:
+        await self.session.close()
 
 
 def _headers(creds: Credentials, accept: str) -> dict[str, str]:
@@ -50,7 +85,9 @@ def _headers(creds: Credentials, accept: str) -> dict[str, str]:
 _TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=READ_TIMEOUT, sock_read=READ_TIMEOUT)
 
 
-async def legacy_chat(creds: Credentials, prompt: str) -> AsyncIterator[str]:
+async def legacy_chat(
+    creds: Credentials, prompt: str, kept: aiohttp.ClientSession | None = None
+) -> AsyncIterator[str]:
     """One form POST; OpenAI chunks until the finish chunk or ``[DONE]``."""
     widget = creds.widget_type == "widget"
     form = {
@@ -67,7 +104,7 @@ async def legacy_chat(creds: Credentials, prompt: str) -> AsyncIterator[str]:
     }
     accept = "text/event-stream, application/json;q=0.9, */*;q=0.8"
     async with (
-        _session(creds) as session,
+        _using(creds, kept) as session,
         session.post(
             creds.ajax_url,
             data=form,
@@ -94,12 +131,14 @@ async def legacy_chat(creds: Credentials, prompt: str) -> AsyncIterator[str]:
                     return
 
 
-async def aipkit_chat(creds: Credentials, prompt: str) -> AsyncIterator[str]:
+async def aipkit_chat(
+    creds: Credentials, prompt: str, kept: aiohttp.ClientSession | None = None
+) -> AsyncIterator[str]:
     """Cache the message (POST), then stream the answer (GET) until ``event: done``."""
     msg_id = f"aipkit-client-msg-{creds.bot_id}-{int(time.time() * 1000)}-" + "".join(
         secrets.choice(_ALNUM) for _ in range(5)
     )
-    async with _session(creds) as session:
+    async with _using(creds, kept) as session:
         async with session.post(
             creds.ajax_url,
             data={
@@ -147,7 +186,10 @@ async def aipkit_chat(creds: Credentials, prompt: str) -> AsyncIterator[str]:
                         raise RuntimeError(part.decode(errors="replace"))
 
 
-ChatFn = Callable[[Credentials, str], AsyncIterator[str]]
+class ChatFn(Protocol):
+    def __call__(
+        self, creds: Credentials, prompt: str, kept: aiohttp.ClientSession | None = None, /
+    ) -> AsyncIterator[str]: ...
 
 
 def chat_for(creds: Credentials) -> ChatFn:

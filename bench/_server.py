@@ -1,8 +1,9 @@
 """The sandbox in a process of its own, so its CPU never counts against the client's.
 
 ``python -m bench._server '<json knobs>'`` serves ``sandbox.running(**knobs)`` on a
-free loopback port, prints ``URL <origin>`` and then obeys one command per line
-on stdin:
+free loopback port, prints ``URL <origin>`` and ``CA <file>`` (``-`` without
+TLS), and then obeys one command per line on stdin (knob ``relay_rtt``: seconds
+of round trip a latency relay in front adds; ``URL`` is then the relay's):
 
 * ``hits``            → prints ``HITS <json Counter>``
 * ``set <json dict>`` → changes live ``SiteConfig`` fields, prints ``OK``
@@ -15,6 +16,7 @@ on stdin:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -34,8 +36,16 @@ async def _serve(knobs: dict[str, Any]) -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    async with sandbox.running(**knobs) as site:
-        print("URL", site.url, flush=True)
+    rtt = knobs.pop("relay_rtt", None)
+    async with sandbox.running(**knobs) as site, contextlib.AsyncExitStack() as stack:
+        url = site.url
+        if rtt is not None:  # the WAN case: the site behind a latency relay
+            from bench._relay import relay
+
+            wire = await stack.enter_async_context(relay(int(url.rsplit(":", 1)[1]), rtt=rtt))
+            url = wire.url(url.split(":", 1)[0])
+        print("URL", url, flush=True)
+        print("CA", site.ca_file or "-", flush=True)
         while True:
             line = (await reader.readline()).decode().strip()
             if not line:
@@ -64,6 +74,7 @@ class RemoteSite:
     def __init__(self, **knobs: Any) -> None:
         self.knobs = knobs
         self.url = ""
+        self.ca_file: str | None = None
         self._proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> RemoteSite:
@@ -77,6 +88,8 @@ class RemoteSite:
             env=env,
         )
         self.url = self._expect("URL")
+        ca = self._expect("CA")
+        self.ca_file = None if ca == "-" else ca
         return self
 
     def __exit__(

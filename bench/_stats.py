@@ -9,7 +9,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 Goal = Literal[
-    "ratio<=", "ratio>=", "value<=", "value>=", "ahead-lower", "ahead-higher", "ok", "info"
+    "ratio<=",
+    "ratio>=",
+    "value<=",
+    "value>=",
+    "ahead-lower",
+    "ahead-higher",
+    "faster>=",  # reference / ours at least the bound (times, lower is better)
+    "ok",
+    "info",
 ]
 
 
@@ -60,6 +68,7 @@ class Row:
             "ratio>=": f"ratio ≥ {b:g}",
             "value<=": f"≤ {b:g} {self.unit}",
             "value>=": f"≥ {b:g} {self.unit}",
+            "faster>=": f"≥ {b:g}× faster",
         }[self.goal]
 
     @property
@@ -80,6 +89,7 @@ class Row:
             "value>=": b is not None and v >= b,
             "ahead-lower": r is not None and r < 1.0,
             "ahead-higher": r is not None and r > 1.0,
+            "faster>=": r is not None and b is not None and r > 0 and 1 / r >= b,
         }[self.goal]
         return "met" if met else "missed"
 

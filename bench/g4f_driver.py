@@ -10,7 +10,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -53,6 +55,20 @@ async def _main(url: str) -> None:
     from g4f.Provider.not_working import ChatgptFree  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
     ChatgptFree.url = url  # the class attribute the original client reads
+    ca_file = os.environ.get("BENCH_CA_FILE")
+    if ca_file:
+        # The WAN case's sandbox CA. curl_cffi's own CA variables did not take
+        # here, so hand the file to each request, as a caller would pass verify=.
+        session_class = g4f.requests.StreamSession
+        plain = session_class.request
+
+        def request(self: Any, method: str, url: str, ssl: Any = None, **kw: Any) -> Any:
+            return plain(self, method, url, ssl=ca_file if ssl is None else ssl, **kw)
+
+        session_class.request = request
+        for verb in ("get", "post", "put", "delete", "head", "options", "patch"):
+            if verb in vars(session_class):  # partialmethods bound to the old request
+                setattr(session_class, verb, functools.partialmethod(request, verb.upper()))
     info = {
         "g4f": getattr(getattr(g4f, "version", None), "utils", None)
         and g4f.version.utils.current_version,

@@ -31,7 +31,7 @@ from scraper.errors import (
     ProtocolError,
     SessionExpiredError,
 )
-from scraper.http import Deadline, Proxy, new_session, origin_of, translate_errors
+from scraper.http import Deadline, PoolConfig, Proxy, borrow, origin_of, translate_errors
 
 if TYPE_CHECKING:
     from scraper.obtain import BrowserMode
@@ -71,8 +71,11 @@ class ChatgptFree:
     Class attributes a subclass may set: ``url`` (the site, or the exact page
     holding the chat), ``chat_path`` (the page tried first when ``url`` is a
     bare origin), ``bot_id`` (pick one bot on a page with several),
-    ``browser`` (``auto``: only for a challenge; ``never``; ``always``) and
-    ``cache_dir`` (default ``$PROVIDER_CACHE_DIR`` or the user cache dir).
+    ``browser`` (``auto``: only for a challenge; ``never``; ``always``),
+    ``cache_dir`` (default ``$PROVIDER_CACHE_DIR`` or the user cache dir), and
+    the connection pool's ``max_connections`` (default
+    ``$PROVIDER_MAX_CONNECTIONS`` or 100) and ``keepalive_timeout`` (seconds,
+    default ``$PROVIDER_KEEPALIVE_TIMEOUT`` or 60).
     """
 
     url: ClassVar[str] = "https://chatgptfree.ai"
@@ -86,6 +89,8 @@ class ChatgptFree:
     bot_id: ClassVar[int | None] = None
     browser: ClassVar[BrowserMode] = "auto"
     cache_dir: ClassVar[str | Path | None] = None
+    max_connections: ClassVar[int | None] = None
+    keepalive_timeout: ClassVar[float | None] = None
 
     # -- the original contract ---------------------------------------------------------
 
@@ -130,6 +135,7 @@ class ChatgptFree:
         target = cls.target(proxy)
         store = store_for(cls.cache_dir)
         deadline = Deadline(read_timeout)
+        pool = cls.pool_config()
 
         creds = await cls._credentials(store, target, deadline, caller_cookies)
         retried = False
@@ -140,17 +146,17 @@ class ChatgptFree:
                 # Inline, not a helper generator: every chunk of a long answer
                 # passes through each generator layer on its way to the caller.
                 with translate_errors(f"chatting with {target.site}", target.proxy):
-                    async with new_session(
+                    client = borrow(
+                        target.site,
                         target.proxy,
-                        site=target.site,
                         cookies=_merge(creds.cookies, caller_cookies),
-                        connect_timeout=read_timeout,
-                    ) as session:
-                        async for chunk in protocol.chat(
-                            session, creds, prompt, read_timeout=read_timeout
-                        ):
-                            yielded = True
-                            yield chunk
+                        config=pool,
+                    )
+                    async for chunk in protocol.chat(
+                        client, creds, prompt, read_timeout=read_timeout
+                    ):
+                        yielded = True
+                        yield chunk
                 return
             except (StaleCredentials, Challenged) as exc:
                 if yielded:
@@ -216,6 +222,11 @@ class ChatgptFree:
     # -- the pieces ---------------------------------------------------------------------
 
     @classmethod
+    def pool_config(cls) -> PoolConfig:
+        """The kept-alive connections' limits for this site (class attributes, env, defaults)."""
+        return PoolConfig.resolve(cls.max_connections, cls.keepalive_timeout)
+
+    @classmethod
     def target(cls, proxy: str | None = None) -> Target:
         """Resolve ``url`` into the site origin and the pages to read, and parse the proxy."""
         return _target(cls.url, cls.chat_path, proxy)
@@ -262,6 +273,7 @@ class ChatgptFree:
                 cookies=caller_cookies,
                 browser=mode,
                 bot_id=cls.bot_id,
+                pool=cls.pool_config(),
             )
 
         return await store.refresh(
@@ -274,10 +286,10 @@ class ChatgptFree:
     ) -> Credentials | None:
         """aipkit's cheap refresh: ask the site for a new nonce, keeping cookies and UA."""
         with translate_errors("refreshing the nonce", target.proxy):
-            async with new_session(
-                target.proxy, site=target.site, cookies=stale.cookies
-            ) as session:
-                nonce = await aipkit.new_nonce(session, stale, read_timeout=deadline.remaining())
+            client = borrow(
+                target.site, target.proxy, cookies=stale.cookies, config=cls.pool_config()
+            )
+            nonce = await aipkit.new_nonce(client, stale, read_timeout=deadline.remaining())
         if nonce is None or nonce == stale.nonce:
             return None
         log.info("%s issued a new nonce", target.site)

@@ -22,7 +22,7 @@ from typing import Any
 
 from provider import cli
 from scraper.errors import InvalidInputError, ProviderError, redact_url
-from scraper.http import DEFAULT_USER_AGENT, Deadline, Proxy, fetch_page, new_session
+from scraper.http import DEFAULT_USER_AGENT, Deadline, Proxy, borrow, fetch_page
 from scraper.verdict import verdict
 
 #: Bumped only when a key is removed or changes meaning.
@@ -134,10 +134,12 @@ async def _run_steps(
     page_url = target.page_urls[0]
     async with timed(steps, "page") as step:
         deadline = Deadline(args.timeout)
-        async with new_session(proxy, site=target.site) as session:
-            page = await fetch_page(
-                session, page_url, user_agent=DEFAULT_USER_AGENT, deadline=deadline, proxy=proxy
-            )
+        page = await fetch_page(
+            borrow(target.site, proxy, config=provider.pool_config()),
+            page_url,
+            user_agent=DEFAULT_USER_AGENT,
+            deadline=deadline,
+        )
         step.metrics = {"status": page.status}
         step.detail = f"HTTP {page.status} from {redact_url(page.url)}"
     async with timed(steps, "verdict") as step:

@@ -82,6 +82,11 @@ class SiteConfig:
     """``close``: like the captured PHP server, no Content-Length and no chunking, the
     body ends when the connection closes. ``chunked``: what a CDN/proxy in front
     produces (``Transfer-Encoding: chunked``), where a cut stream is a visible error."""
+    keep_alive: bool = False
+    """Keep connections open between requests, as the CDN or web server in front of
+    a real site does (chatgptfree.ai sits behind Cloudflare): every reply is framed
+    (Content-Length or chunked, whatever ``framing`` says). Off: close after every
+    reply, like PHP's built-in server in the captures."""
 
     # --- legacy generation ------------------------------------------------
     legacy_markup: LegacyMarkup = "shortcode"

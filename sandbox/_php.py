@@ -94,8 +94,7 @@ def php_json_unescaped_unicode(payload: Any) -> str:
 
 
 def _mark(response: web.StreamResponse, style: Style) -> web.StreamResponse:
-    response[STYLE] = style
-    response.force_close()  # PHP's built-in server closes after every reply
+    response[STYLE] = style  # on_prepare closes the connection unless keep_alive
     return response
 
 
@@ -152,7 +151,10 @@ async def on_prepare(request: web.Request, response: web.StreamResponse) -> None
     style = response.get(STYLE)
     if style is None:
         return
-    if request.app[SITE_KEY].config.framing == "close":
+    keep_alive = request.app[SITE_KEY].config.keep_alive
+    if not keep_alive:
+        response.force_close()  # PHP's built-in server closes after every reply
+    if request.app[SITE_KEY].config.framing == "close" and not keep_alive:
         # The PHP built-in server neither chunks nor sends Content-Length: the
         # body ends with the connection. Undo aiohttp's HTTP/1.1 chunking.
         writer = request.writer
@@ -175,14 +177,15 @@ async def on_prepare(request: web.Request, response: web.StreamResponse) -> None
         # PHP's CLI server echoes the request's Host and starts with Date/Connection.
         response.headers.add("Host", request.host)
         response.headers.add(hdrs.DATE, date)
-        response.headers.add(hdrs.CONNECTION, "close")
+        response.headers.add(hdrs.CONNECTION, "keep-alive" if keep_alive else "close")
         for name, value in rest:
             response.headers.add(name, value)
     else:
         response.headers.add(hdrs.DATE, date)
         for name, value in rest:
             response.headers.add(name, value)
-        response.headers.add(hdrs.CONNECTION, "close")
+        if not keep_alive:
+            response.headers.add(hdrs.CONNECTION, "close")
 
 
 class Superglobals:

@@ -1,6 +1,7 @@
 """The two plugin generations' chat protocols, behind one signature.
 
-``chat(session, credentials, prompt, read_timeout=…)`` yields text chunks and
+``chat(client, credentials, prompt, read_timeout=…)`` sends on a
+:class:`scraper.http.Client` borrowed from the pool, yields text chunks and
 raises the project's errors; :class:`StaleCredentials` (a rejected nonce, an
 unknown action) and :class:`Challenged` tell the provider to refresh the
 credentials once and resend the message once.

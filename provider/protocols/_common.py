@@ -38,10 +38,13 @@ def chat_headers(creds: Credentials, accept: str) -> dict[str, str]:
 
 
 def read_timeout_for(seconds: float) -> aiohttp.ClientTimeout:
-    """Connecting and every gap between two reads bounded; the whole answer not."""
+    """Connecting (waiting for a free pooled connection included) and every gap
+    between two reads bounded; the whole answer not."""
     import aiohttp
 
-    return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
+    return aiohttp.ClientTimeout(
+        total=None, connect=seconds, sock_connect=seconds, sock_read=seconds
+    )
 
 
 class StaleCredentials(SessionExpiredError):

@@ -43,7 +43,7 @@ from scraper.errors import (
 )
 
 if TYPE_CHECKING:  # imported by the first request, not by `import provider`
-    import aiohttp
+    from scraper.http import Client
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +54,13 @@ NONCE_HINTS = ("security check", "nonce", "session has expired")
 
 
 async def cache_message(
-    session: aiohttp.ClientSession, creds: Credentials, prompt: str, *, read_timeout: float
+    client: Client, creds: Credentials, prompt: str, *, read_timeout: float
 ) -> str:
     """Step 1: hand the message to the site; returns its one-time cache key."""
     msg_id = f"aipkit-client-msg-{creds.bot_id}-{int(time.time() * 1000)}-" + "".join(
         secrets.choice(_ALNUM) for _ in range(5)
     )
-    async with session.post(
+    async with client.post(
         creds.ajax_url,
         data={
             "action": "aipkit_cache_sse_message",
@@ -114,11 +114,11 @@ def stream_params(creds: Credentials, cache_key: str) -> dict[str, str]:
 
 
 async def chat(
-    session: aiohttp.ClientSession, creds: Credentials, prompt: str, *, read_timeout: float
+    client: Client, creds: Credentials, prompt: str, *, read_timeout: float
 ) -> AsyncIterator[str]:
     """Send ``prompt``; yield the answer's text as it streams in."""
-    cache_key = await cache_message(session, creds, prompt, read_timeout=read_timeout)
-    async with session.get(
+    cache_key = await cache_message(client, creds, prompt, read_timeout=read_timeout)
+    async with client.get(
         creds.ajax_url,
         params=stream_params(creds, cache_key),
         headers=chat_headers(creds, "text/event-stream"),
@@ -206,12 +206,10 @@ def error_from(text: str) -> Exception:
     return UpstreamError(f"the site reported an error: {short!r}")
 
 
-async def new_nonce(
-    session: aiohttp.ClientSession, creds: Credentials, *, read_timeout: float
-) -> str | None:
+async def new_nonce(client: Client, creds: Credentials, *, read_timeout: float) -> str | None:
     """A fresh nonce from ``aipkit_get_frontend_chat_nonce`` (as the plugin's script asks),
     or None when the site will not give one (then the page is read again)."""
-    async with session.post(
+    async with client.post(
         creds.ajax_url,
         data={"action": "aipkit_get_frontend_chat_nonce", "bot_id": str(creds.bot_id)},
         headers=chat_headers(creds, "application/json, */*;q=0.8"),

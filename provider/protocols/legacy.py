@@ -35,7 +35,7 @@ from scraper.errors import (
 )
 
 if TYPE_CHECKING:  # imported by the first request, not by `import provider`
-    import aiohttp
+    from scraper.http import Client
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +65,10 @@ def form(creds: Credentials, prompt: str) -> dict[str, str]:
 
 
 async def chat(
-    session: aiohttp.ClientSession, creds: Credentials, prompt: str, *, read_timeout: float
+    client: Client, creds: Credentials, prompt: str, *, read_timeout: float
 ) -> AsyncIterator[str]:
     """Send ``prompt``; yield the answer's text as it streams in."""
-    async with session.post(
+    async with client.post(
         creds.ajax_url,
         data=form(creds, prompt),
         headers=chat_headers(creds, "text/event-stream, application/json;q=0.9, */*;q=0.8"),

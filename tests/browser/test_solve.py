@@ -17,16 +17,14 @@ from scraper.errors import (
     ProviderTimeoutError,
     RateLimitedError,
 )
-from scraper.http import DEFAULT_USER_AGENT, Deadline, Proxy, new_session, request_headers
+from scraper.http import DEFAULT_USER_AGENT, Deadline, Proxy, borrow, request_headers
 
 pytestmark = pytest.mark.browser
 
 
 async def _status(site_url: str, cookies: tuple[Cookie, ...], user_agent: str) -> int:
-    async with (
-        new_session(None, site=site_url, cookies=cookies) as http,
-        http.get(site_url + "/chat/", headers=request_headers(user_agent)) as resp,
-    ):
+    http = borrow(site_url, None, cookies=cookies)
+    async with http.get(site_url + "/chat/", headers=request_headers(user_agent)) as resp:
         return resp.status
 
 
