@@ -110,13 +110,15 @@ async def test_rate_limit_page_raises_rate_limited(chromium: str | None) -> None
 async def test_a_page_that_never_shows_the_widget_times_out_within_the_deadline(
     challenge: bool, chromium: str | None
 ) -> None:
-    seconds = 6.0 if challenge else 3.0  # (room to pass the challenge on a loaded machine)
+    # Room to start Chromium (and pass the challenge) on a loaded machine, so the
+    # budget runs out where the test means it to: waiting for the widget.
+    seconds = 15.0 if challenge else 10.0
     async with sandbox.running(generation="legacy", challenge=challenge, no_widget=True) as site:
         started = time.monotonic()
         with pytest.raises(ProviderTimeoutError) as caught:
             await solve(site.url, site.url + "/chat/", proxy=None, deadline=Deadline(seconds))
         took = time.monotonic() - started
-        assert seconds - 1 < took < seconds + 0.5
+        assert seconds - 1 < took < seconds + 2  # it waited, and not past its budget
         assert isinstance(caught.value, TimeoutError)
         assert caught.value.__cause__ is None
         if challenge:
@@ -130,8 +132,8 @@ async def test_a_challenge_that_never_passes_times_out(chromium: str | None) -> 
     async with sandbox.running(generation="aipkit", challenge=True, clearance_ttl=0.0) as site:
         started = time.monotonic()
         with pytest.raises(ProviderTimeoutError) as caught:
-            await solve(site.url, site.url + "/chat/", proxy=None, deadline=Deadline(3))
-        assert time.monotonic() - started < 3.5
+            await solve(site.url, site.url + "/chat/", proxy=None, deadline=Deadline(10))
+        assert time.monotonic() - started < 12
         assert "still on the bot-protection challenge page" in str(caught.value)
 
 
