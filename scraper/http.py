@@ -200,7 +200,10 @@ def new_session(
     if proxy is not None and proxy.is_socks:
         from aiohttp_socks import ProxyConnector
 
-        connector = ProxyConnector.from_url(proxy.raw, rdns=proxy.scheme == "socks5h")
+        # python-socks knows no "socks5h" scheme: it is socks5 with rdns (the name
+        # resolved at the proxy, as a restricted network needs).
+        url = "socks5://" + proxy.raw.split("://", 1)[1] if proxy.scheme == "socks5h" else proxy.raw
+        connector = ProxyConnector.from_url(url, rdns=proxy.scheme == "socks5h")
     else:
         connector = aiohttp.TCPConnector(force_close=True)  # the PHP site closes anyway
     # unsafe=True lets the jar hold cookies for IP-address hosts (127.0.0.1 sites).
