@@ -32,7 +32,13 @@ from scraper.errors import (
     SessionExpiredError,
 )
 from scraper.http import Deadline, Proxy, new_session, origin_of, translate_errors
-from scraper.proxy_env import ProxyEnv, ProxySource, proxy_report, resolve_proxy
+from scraper.proxy_env import (
+    ProxyEnv,
+    ProxySource,
+    describe_proxy,
+    proxy_report,
+    resolve_proxy,
+)
 
 if TYPE_CHECKING:
     from scraper.obtain import BrowserMode
@@ -67,6 +73,10 @@ class Target:
     def proxy_report(self) -> dict[str, str | None]:
         """The proxy in effect, password redacted, and where it came from (for reports)."""
         return proxy_report(self.proxy, self.proxy_source)
+
+    def describe_proxy(self) -> str:
+        """The proxy in effect and why, in one line for people."""
+        return describe_proxy(self.proxy, self.proxy_source)
 
 
 class ChatgptFree:

@@ -64,7 +64,6 @@ from scraper.errors import (
     RateLimitedError,
     SiteError,
     UpstreamError,
-    redact_url,
 )
 
 __all__ = [
@@ -493,7 +492,8 @@ async def health(request: web.Request) -> web.Response:
             "sites": [
                 {
                     "site": target.site,
-                    "proxy": redact_url(state.proxy) or None,
+                    # The proxy in effect (argument or environment), password redacted.
+                    **target.proxy_report(),
                     "credentials": credentials,
                 }
             ],

@@ -53,6 +53,7 @@ from scraper.http import Proxy
 __all__ = [
     "ProxyEnv",
     "ProxySource",
+    "describe_proxy",
     "no_proxy_exempts",
     "proxy_report",
     "resolve_proxy",
@@ -116,13 +117,34 @@ class ProxySource:
 
 
 def proxy_report(proxy: Proxy | None, source: ProxySource) -> dict[str, str | None]:
-    """What reports show of the proxy in effect: its URL with the password
-    redacted (``None`` for a direct connection), and where it came from."""
+    """What reports (``--json``, ``/health``) show of the proxy in effect: its URL
+    with the password redacted (``None``: a direct connection), and where it came
+    from (``argument``, ``environment`` or ``none``, and the variable that decided).
+
+    >>> proxy_report(Proxy.parse("http://u:pw@p:1"), ProxySource("environment", "HTTPS_PROXY"))
+    {'proxy': 'http://u:***@p:1', 'proxy_source': 'environment', 'proxy_variable': 'HTTPS_PROXY'}
+    """
     return {
-        "url": proxy.redacted if proxy is not None else None,
-        "source": source.kind,
-        "variable": source.variable,
+        "proxy": proxy.redacted if proxy is not None else None,
+        "proxy_source": source.kind,
+        "proxy_variable": source.variable,
     }
+
+
+def describe_proxy(proxy: Proxy | None, source: ProxySource) -> str:
+    """One line for people: the proxy in effect (password redacted) and why.
+
+    >>> describe_proxy(None, ProxySource("environment", "no_proxy"))
+    'none (no_proxy exempts this site)'
+    """
+    if proxy is None:
+        if source.kind == "argument":
+            return 'none (--no-proxy / proxy="")'
+        if source.variable is not None:
+            return f"none ({source.variable} exempts this site)"
+        return "none"
+    why = "--proxy / proxy=" if source.kind == "argument" else source.variable
+    return f"{proxy.redacted} (from {why})"
 
 
 def resolve_proxy(

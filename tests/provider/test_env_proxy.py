@@ -56,9 +56,9 @@ async def test_http_proxy_from_the_environment_carries_every_request(
         assert set(proxy.targets) == {named(site.url).split("//")[1]}
         target = provider.target()
         assert target.proxy_report() == {
-            "url": f"http://alice:***@127.0.0.1:{proxy.port}",
-            "source": "environment",
-            "variable": "HTTP_PROXY",
+            "proxy": f"http://alice:***@127.0.0.1:{proxy.port}",
+            "proxy_source": "environment",
+            "proxy_variable": "HTTP_PROXY",
         }
 
 
@@ -92,9 +92,9 @@ async def test_no_proxy_is_honoured(cache_dir: Path, monkeypatch: pytest.MonkeyP
             await chat(provider, timeout=10)
         assert proxy.connections == 0
         assert provider.target().proxy_report() == {
-            "url": None,
-            "source": "environment",
-            "variable": "NO_PROXY",
+            "proxy": None,
+            "proxy_source": "environment",
+            "proxy_variable": "NO_PROXY",
         }
         # A CIDR entry exempts the site reached by its address: a direct chat.
         monkeypatch.setenv("no_proxy", "127.0.0.0/8")
@@ -116,7 +116,7 @@ async def test_an_explicit_proxy_overrides_the_environment(
         assert await chat(provider, proxy=http_url(explicit)) == ANSWER
         assert explicit.connections > 0
         assert env_proxy.connections == 0
-        assert provider.target(http_url(explicit)).proxy_report()["source"] == "argument"
+        assert provider.target(http_url(explicit)).proxy_report()["proxy_source"] == "argument"
 
 
 async def test_the_callers_empty_proxy_disables_the_environment(

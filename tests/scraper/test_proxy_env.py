@@ -8,7 +8,14 @@ import pytest
 
 import scraper.proxy_env
 from scraper.errors import ConfigurationError
-from scraper.proxy_env import ProxyEnv, ProxySource, no_proxy_exempts, proxy_report, resolve_proxy
+from scraper.proxy_env import (
+    ProxyEnv,
+    ProxySource,
+    describe_proxy,
+    no_proxy_exempts,
+    proxy_report,
+    resolve_proxy,
+)
 
 
 def resolve(site: str, env: dict[str, str], proxy: str | None = None) -> tuple[str | None, str]:
@@ -184,12 +191,15 @@ def test_the_report_redacts_the_password() -> None:
         ProxyEnv.from_environ({"HTTPS_PROXY": "http://alice:hunter2-pw@p:3128"}),
     )
     assert proxy_report(proxy, source) == {
-        "url": "http://alice:***@p:3128",
-        "source": "environment",
-        "variable": "HTTPS_PROXY",
+        "proxy": "http://alice:***@p:3128",
+        "proxy_source": "environment",
+        "proxy_variable": "HTTPS_PROXY",
     }
+    assert describe_proxy(proxy, source) == "http://alice:***@p:3128 (from HTTPS_PROXY)"
     assert proxy_report(None, ProxySource("argument")) == {
-        "url": None,
-        "source": "argument",
-        "variable": None,
+        "proxy": None,
+        "proxy_source": "argument",
+        "proxy_variable": None,
     }
+    assert describe_proxy(None, ProxySource("argument")) == 'none (--no-proxy / proxy="")'
+    assert describe_proxy(None, ProxySource("none")) == "none"
