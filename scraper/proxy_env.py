@@ -90,7 +90,13 @@ class ProxyEnv:
                     return name, value
             return None
 
-        return cls(pick("https_proxy"), pick("http_proxy"), pick("all_proxy"), pick("no_proxy"))
+        https, http, all_ = pick("https_proxy"), pick("http_proxy"), pick("all_proxy")
+        if https is None and http is None and all_ is None:
+            return _NO_PROXY_ENV  # the usual case; NO_PROXY alone changes nothing
+        return cls(https, http, all_, pick("no_proxy"))
+
+
+_NO_PROXY_ENV = ProxyEnv()
 
 
 @dataclass(frozen=True, slots=True)

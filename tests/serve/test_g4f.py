@@ -90,3 +90,22 @@ async def test_a_subclass_with_url_and_the_library_errors(cache_dir: Path) -> No
         site.config.hard_block = False
         reply = await client.chat.completions.create(model="", messages=USER)
     assert reply.choices[0].message.content == ANSWER
+
+
+async def test_the_drop_in_follows_the_environments_proxy(
+    cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # g4f's client passes no proxy of ours: the environment's is the only way in.
+    from tests.proxies import http_proxy
+
+    async with (
+        http_proxy(hosts={"chatgptfree.test": "127.0.0.1"}) as proxy,
+        sandbox.running(generation="aipkit") as site,
+    ):
+        monkeypatch.setenv("HTTP_PROXY", f"http://alice:s3cr3t-pw@127.0.0.1:{proxy.port}")
+        url = site.url.replace("127.0.0.1", "chatgptfree.test")
+        provider = make_g4f_provider(url, cache_dir=cache_dir, browser="never")
+        client = g4f.client.AsyncClient(provider=provider)
+        reply = await client.chat.completions.create(model="", messages=USER)
+        assert reply.choices[0].message.content == ANSWER
+        assert proxy.connections == sum(site.hits.values())
