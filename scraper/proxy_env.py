@@ -185,7 +185,10 @@ def _from_env(site: str, env: ProxyEnv) -> tuple[Proxy | None, ProxySource]:
         log.debug("%s exempts %s from the environment's proxy", env.no[0], host)
         return None, ProxySource("environment", env.no[0])
     name, value = chosen
-    return _parse_variable(name, value), ProxySource("environment", name)
+    proxy = _parse_variable(name, value)
+    if proxy is not None:  # once per (site, environment): the resolution is cached
+        log.info("%s goes through the proxy %s (from %s)", site, proxy.redacted, name)
+    return proxy, ProxySource("environment", name)
 
 
 def _parse_variable(name: str, value: str) -> Proxy | None:

@@ -3,6 +3,7 @@ resolve the site's name (``chatgptfree.test`` is in no DNS: only the proxy knows
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -44,13 +45,19 @@ async def test_without_a_proxy_the_name_does_not_resolve(cache_dir: Path) -> Non
 
 @pytest.mark.parametrize("generation", ["legacy", "aipkit"])
 async def test_http_proxy_from_the_environment_carries_every_request(
-    generation: str, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+    generation: str,
+    cache_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     async with http_proxy(hosts=HOSTS) as proxy, sandbox.running(generation=generation) as site:
         monkeypatch.setenv("HTTP_PROXY", http_url(proxy))
         provider = provider_for(named(site.url), cache_dir)
-        assert await chat(provider) == ANSWER
-        assert await chat(provider) == ANSWER
+        with caplog.at_level(logging.DEBUG):
+            assert await chat(provider) == ANSWER
+            assert await chat(provider) == ANSWER
+        assert "through the proxy http://alice:***@" in caplog.text
+        assert proxy.password not in caplog.text
         # The sandbox closes each connection after its reply: one proxy connection per request.
         assert proxy.connections == sum(site.hits.values())
         assert set(proxy.targets) == {named(site.url).split("//")[1]}
