@@ -52,3 +52,14 @@ async def test_the_callers_no_proxy_keeps_chromium_off_the_environments_proxy(
             await chat(provider, proxy="", timeout=30)
         assert proxy.connections == 0
         assert proxy.refused == 0
+
+
+def test_launch_options_follow_the_decision() -> None:
+    from scraper.browser import _launch_options
+    from scraper.http import Proxy
+
+    assert "--no-proxy-server" in _launch_options(None, None)["args"]
+    options = _launch_options(None, Proxy.parse("socks5h://127.0.0.1:1080"))
+    # Chromium knows no "socks5h" (its socks5 resolves names at the proxy already).
+    assert options["proxy"]["server"] == "socks5://127.0.0.1:1080"
+    assert "--no-proxy-server" not in options["args"]
