@@ -18,6 +18,8 @@ EXAMPLES = """\
   python -m provider --sandbox legacy,challenge "Hi"   # through its challenge, in Chromium
   echo "Summarise this" | python -m provider --system "Be brief"
   python -m provider --proxy socks5://user:pass@127.0.0.1:1080 "Hi"
+  HTTPS_PROXY=http://proxy.corp:3128 python -m provider "Hi"   # the environment's proxy
+  python -m provider --no-proxy "Hi"                           # directly, despite it
   python -m provider --url https://example.org/chat/ --json "Hi\""""
 
 EXIT_CODES = """\
@@ -93,6 +95,7 @@ async def chat(args: argparse.Namespace) -> int:
                     "answer": "".join(parts),
                     "model": provider.get_model(args.model),
                     "site": urls[0],
+                    **provider.target(args.proxy).proxy_report(),
                     "first_chunk_seconds": round(first or total, 3),
                     "total_seconds": round(total, 3),
                 }

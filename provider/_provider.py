@@ -32,6 +32,13 @@ from scraper.errors import (
     SessionExpiredError,
 )
 from scraper.http import Deadline, PoolConfig, Proxy, borrow, origin_of, translate_errors
+from scraper.proxy_env import (
+    ProxyEnv,
+    ProxySource,
+    describe_proxy,
+    proxy_report,
+    resolve_proxy,
+)
 
 if TYPE_CHECKING:
     from scraper.obtain import BrowserMode
@@ -47,15 +54,29 @@ _COOKIE_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Where one call goes: the site, the pages that may hold the widget, the proxy."""
+    """Where one call goes: the site, the pages that may hold the widget, the proxy.
+
+    ``proxy`` is the proxy in effect (the caller's, else the environment's, see
+    :mod:`scraper.proxy_env`): every request of the call, plain HTTP and
+    browser, goes through it, and the credentials are stored under it.
+    """
 
     site: str
     page_urls: tuple[str, ...]
     proxy: Proxy | None
+    proxy_source: ProxySource
 
     @property
     def proxy_key(self) -> str:
         return self.proxy.raw if self.proxy else ""
+
+    def proxy_report(self) -> dict[str, str | None]:
+        """The proxy in effect, password redacted, and where it came from (for reports)."""
+        return proxy_report(self.proxy, self.proxy_source)
+
+    def describe_proxy(self) -> str:
+        """The proxy in effect and why, in one line for people."""
+        return describe_proxy(self.proxy, self.proxy_source)
 
 
 class ChatgptFree:
@@ -228,8 +249,14 @@ class ChatgptFree:
 
     @classmethod
     def target(cls, proxy: str | None = None) -> Target:
-        """Resolve ``url`` into the site origin and the pages to read, and parse the proxy."""
-        return _target(cls.url, cls.chat_path, proxy)
+        """Resolve ``url`` into the site origin and the pages to read, and the proxy in
+        effect: ``proxy`` when given (``""``: none at all), else the environment's
+        (``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``, unless ``NO_PROXY`` exempts the site).
+        """
+        # The environment is read on every call (a snapshot is the cache key), so a
+        # change to it takes effect on the next call, as with curl or requests.
+        env = _IGNORED_ENV if proxy is not None else ProxyEnv.from_environ()
+        return _target(cls.url, cls.chat_path, proxy, env)
 
     @classmethod
     async def _credentials(
@@ -296,10 +323,13 @@ class ChatgptFree:
         return stale.with_nonce(nonce, time.time())
 
 
+_IGNORED_ENV = ProxyEnv()
+
+
 @functools.lru_cache(maxsize=256)
-def _target(url: str, chat_path: str, proxy: str | None) -> Target:
-    # Cached: every call resolves the same few (url, proxy) pairs; raising
-    # calls (a bad URL or proxy) are not cached, so they raise every time.
+def _target(url: str, chat_path: str, proxy: str | None, env: ProxyEnv) -> Target:
+    # Cached: every call resolves the same few (url, proxy, environment) triples;
+    # raising calls (a bad URL or proxy) are not cached, so they raise every time.
     site = origin_of(url)
     if urlsplit(url).path not in ("", "/"):
         pages: tuple[str, ...] = (url,)
@@ -307,7 +337,8 @@ def _target(url: str, chat_path: str, proxy: str | None) -> Target:
         pages = (site + chat_path, site + "/")
     else:
         pages = (site + "/",)
-    return Target(site=site, page_urls=pages, proxy=Proxy.parse(proxy))
+    effective, source = resolve_proxy(site, proxy, env)
+    return Target(site=site, page_urls=pages, proxy=effective, proxy_source=source)
 
 
 def _final(exc: Exception, site: str) -> Exception:

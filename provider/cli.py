@@ -31,7 +31,10 @@ EXIT_USAGE = 2
 ENVIRONMENT = """\
 environment:
   PROVIDER_CACHE_DIR   folder of the credential store (default: the user cache dir)
-  PROVIDER_BROWSER     path to a Chromium binary for the browser fallback"""
+  PROVIDER_BROWSER     path to a Chromium binary for the browser fallback
+  HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY (or lower case, which wins)
+                       the proxy when --proxy is not given, as curl reads them;
+                       --no-proxy ignores them"""
 
 SANDBOX_WORDS = {"aipkit", "legacy", "challenge", "hard-block", "rate-limit"}
 
@@ -58,8 +61,17 @@ def add_common(p: argparse.ArgumentParser, *, many_urls: bool = False) -> None:
         p.add_argument(
             "--url", metavar="URL", help=f"site or chat page (default {ChatgptFree.url})"
         )
-    p.add_argument(
-        "--proxy", metavar="URL", help="http://, https:// or socks5://[user:pass@]host:port"
+    via = p.add_mutually_exclusive_group()
+    via.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="http://, https:// or socks5://[user:pass@]host:port "
+        "(default: $HTTPS_PROXY / $HTTP_PROXY / $ALL_PROXY, unless $NO_PROXY exempts the site)",
+    )
+    via.add_argument(
+        "--no-proxy",
+        action="store_true",
+        help="connect directly, whatever the proxy variables of the environment say",
     )
     p.add_argument(
         "--timeout",
@@ -84,7 +96,8 @@ def add_common(p: argparse.ArgumentParser, *, many_urls: bool = False) -> None:
         nargs="?",
         const="aipkit",
         metavar="MODE",
-        help="start the bundled sandbox (a local imitation of the site) and use it; "
+        help="start the bundled sandbox (a local imitation of the site) and use it, "
+        "directly (the environment's proxy cannot reach it; --proxy still applies); "
         "MODE is aipkit (default), legacy, challenge, hard-block or rate-limit, "
         "comma-separated, e.g. legacy,challenge",
     )
@@ -124,6 +137,10 @@ async def site_url(args: argparse.Namespace) -> AsyncIterator[list[str]]:
         import sandbox  # only the commands use it, and only on request
 
         kwargs = sandbox_kwargs(args.sandbox)
+        if args.proxy is None:
+            # The sandbox listens on this machine's loopback, which the environment's
+            # proxy (HTTPS_PROXY & co.) usually cannot reach: go there directly.
+            args.proxy = ""
         with contextlib.ExitStack() as stack:
             if args.cache_dir is None:
                 # Each run's sandbox has a new port: keep its credentials out of the user's store.
@@ -227,6 +244,8 @@ async def _checked(
 ) -> int:
     if args.cache_dir is not None:
         os.environ["PROVIDER_CACHE_DIR"] = args.cache_dir
+    if args.no_proxy:
+        args.proxy = ""  # the library's "no proxy at all, despite the environment"
     return await main(args)
 
 

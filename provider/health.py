@@ -32,7 +32,9 @@ EXAMPLES = """\
   python -m provider.health                              # chatgptfree.ai, with one chat
   python -m provider.health --no-chat --json             # reachability and credentials only
   python -m provider.health --junit health.xml           # a report CI shows as tests
-  python -m provider.health --sandbox challenge          # try it offline"""
+  python -m provider.health --sandbox challenge          # try it offline
+  HTTPS_PROXY=http://proxy.corp:3128 python -m provider.health --json   # via the proxy
+  python -m provider.health --no-proxy                   # directly, despite HTTPS_PROXY"""
 
 EXIT_CODES = """\
   0  healthy: every step passed
@@ -41,6 +43,8 @@ EXIT_CODES = """\
 
 JSON (--json), one object:
   {"version": 1, "healthy": bool, "site": URL, "seconds": float,
+   "proxy": URL (password redacted) | null, "proxy_source": "argument" |
+   "environment" | "none", "proxy_variable": "HTTPS_PROXY" | "NO_PROXY" | … | null,
    "steps": [{"name": "page" | "verdict" | "credentials" | "chat",
               "ok": bool, "seconds": float, "detail": str, "error": str | null,
               "error_type": str | null, "metrics": {...}}]}
@@ -111,6 +115,7 @@ async def check(args: argparse.Namespace) -> int:
         "version": JSON_VERSION,
         "healthy": healthy,
         "site": redact_url(urls[0]),
+        **target.proxy_report(),
         "seconds": round(time.monotonic() - start, 3),
         "steps": [asdict(s) for s in steps],
     }
@@ -120,6 +125,7 @@ async def check(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report))
     else:
+        print(f"proxy {target.describe_proxy()}")
         for s in steps:
             mark = "ok  " if s.ok else "FAIL"
             print(f"{mark} {s.name:<12} {s.seconds:7.3f} s  {s.detail or s.error}")

@@ -29,6 +29,7 @@ EXAMPLES = """\
   python -m provider.refresh --browser always --export creds.json   # on a host with Chromium
   python -m provider.refresh --import creds.json                    # on the host that chats
   python -m provider.refresh --sandbox challenge                    # try it offline
+  python -m provider.refresh --no-proxy --json   # directly, despite HTTPS_PROXY & co.
 
 --export writes SECRETS (nonces and cookies, a bot-protection clearance among
 them) to FILE with mode 0600: move it like a password. A clearance only works
@@ -97,6 +98,7 @@ async def refresh(args: argparse.Namespace) -> int:
     async with cli.site_url(args) as urls:
         for url in urls:
             provider = cli.provider_class(url, args)
+            via = provider.target(args.proxy)  # a bad proxy (argument or environment): exit 2
             cli.status(f"refreshing {url}")
             start = time.monotonic()
             before = provider.stored_credentials(args.proxy)
@@ -114,6 +116,7 @@ async def refresh(args: argparse.Namespace) -> int:
                         "error": str(exc),
                         "error_type": type(exc).__name__,
                         "seconds": round(time.monotonic() - start, 3),
+                        **via.proxy_report(),
                     }
                 )
                 continue
@@ -124,6 +127,7 @@ async def refresh(args: argparse.Namespace) -> int:
                     "ok": True,
                     "refreshed": refreshed,
                     "seconds": round(time.monotonic() - start, 3),
+                    **via.proxy_report(),
                 }
             )
         cli.clear_status()
@@ -148,9 +152,10 @@ def _report(args: argparse.Namespace, rows: list[dict[str, Any]], summary: str |
         if row["ok"]:
             how = "refreshed" if row.get("refreshed", True) else "still fresh"
             took = f" in {row['seconds']:.2f} s" if "seconds" in row else ""
+            proxy = f", through proxy {row['proxy']}" if row.get("proxy") else ""
             print(
                 f"{row['site']}: {how}{took} — {row['generation']} generation, "
-                f"via {row['source']}, good until {row['expires_at']}"
+                f"via {row['source']}{proxy}, good until {row['expires_at']}"
             )
         else:
             print(f"error: {row['site']}: {row['error']}", file=sys.stderr)

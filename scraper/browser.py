@@ -367,7 +367,12 @@ def _launch_options(executable: str | None, proxy: Proxy | None) -> dict[str, An
     options: dict[str, Any] = {"headless": True, "args": list(LAUNCH_ARGS)}
     if executable is not None:
         options["executable_path"] = executable
-    if proxy is not None:
+    if proxy is None:
+        # No proxy decided (none given, none in the environment, NO_PROXY, or the
+        # caller's explicit no-proxy): Chromium on Linux would otherwise read
+        # http_proxy/https_proxy/all_proxy itself and go around our decision.
+        options["args"].append("--no-proxy-server")
+    else:
         if proxy.is_socks and proxy.auth is not None:
             raise ConfigurationError(
                 f"the proxy {proxy.redacted} is a SOCKS proxy with a user name and password, "
@@ -376,7 +381,9 @@ def _launch_options(executable: str | None, proxy: Proxy | None) -> dict[str, An
             )
         # "<-loopback>": Chromium sends loopback traffic around any proxy unless
         # told not to; the plain-HTTP layer sends everything through it, so must this.
-        server: dict[str, str] = {"server": proxy.url, "bypass": "<-loopback>"}
+        # Chromium's socks5 always resolves names at the proxy: it has no "socks5h".
+        url = proxy.url.replace("socks5h://", "socks5://", 1)
+        server: dict[str, str] = {"server": url, "bypass": "<-loopback>"}
         if proxy.auth is not None:
             server["username"] = proxy.auth.login
             server["password"] = proxy.auth.password

@@ -53,6 +53,21 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         reporter.write_line(f"FAILED: processes left behind by the run (now killed): {left}")
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
+#: Proxy settings of the machine running the suite: the tests set their own.
+PROXY_VARIABLES = tuple(
+    name
+    for base in ("https_proxy", "http_proxy", "all_proxy", "no_proxy")
+    for name in (base, base.upper())
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The library follows HTTPS_PROXY & co.: a developer's or CI's own proxy must
+    not carry the suite's loopback traffic (nor the subprocesses it starts)."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
 
 @pytest.fixture
 def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:

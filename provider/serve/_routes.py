@@ -21,7 +21,7 @@ from provider.serve._wire import (
     _sse,
     parse_chat_request,
 )
-from scraper.errors import ProviderError, redact_url
+from scraper.errors import ProviderError
 
 
 async def _json_body(request: web.Request) -> object:
@@ -122,7 +122,8 @@ async def health(request: web.Request) -> web.Response:
             "sites": [
                 {
                     "site": target.site,
-                    "proxy": redact_url(state.proxy) or None,
+                    # The proxy in effect (argument or environment), password redacted.
+                    **target.proxy_report(),
                     "credentials": credentials,
                 }
             ],

@@ -63,7 +63,17 @@ async def test_chat_reads_stdin_and_prints_json(cache_dir: Path) -> None:
         "System: Be brief\nUser: first line\nsecond line\nAssistant:",
         "only stdin\n  indented",
     ]
-    assert set(data) == {"ok", "answer", "model", "site", "first_chunk_seconds", "total_seconds"}
+    assert set(data) == {
+        "ok",
+        "answer",
+        "model",
+        "site",
+        "first_chunk_seconds",
+        "total_seconds",
+        "proxy",
+        "proxy_source",
+        "proxy_variable",
+    }
 
 
 async def test_chat_with_the_bundled_sandbox_is_the_readme_command(tmp_path: Path) -> None:
@@ -219,7 +229,17 @@ async def test_health_json_shape(generation: str, cache_dir: Path) -> None:
         result = await run("provider.health", "--url", site.url, "--json")
     assert result.code == 0, result
     data = result.json()
-    assert set(data) == {"version", "healthy", "site", "seconds", "steps"}
+    assert set(data) == {
+        "version",
+        "healthy",
+        "site",
+        "seconds",
+        "steps",
+        "proxy",
+        "proxy_source",
+        "proxy_variable",
+    }
+    assert (data["proxy"], data["proxy_source"], data["proxy_variable"]) == (None, "none", None)
     assert data["version"] == 1 and data["healthy"] is True
     assert [s["name"] for s in data["steps"]] == ["page", "verdict", "credentials", "chat"]
     for step in data["steps"]:

@@ -111,3 +111,22 @@ async def test_the_whole_conversation_reaches_the_site(stream: bool, cache_dir: 
         assert list(site.prompts) == [
             "System: Be brief\nUser: first\nAssistant: ok\nUser: second\nAssistant:"
         ]
+
+
+async def test_the_drop_in_follows_the_environments_proxy(
+    cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # g4f's client passes no proxy of ours: the environment's is the only way in.
+    from tests.proxies import http_proxy
+
+    async with (
+        http_proxy(hosts={"chatgptfree.test": "127.0.0.1"}) as proxy,
+        sandbox.running(generation="aipkit") as site,
+    ):
+        monkeypatch.setenv("HTTP_PROXY", f"http://alice:s3cr3t-pw@127.0.0.1:{proxy.port}")
+        url = site.url.replace("127.0.0.1", "chatgptfree.test")
+        provider = make_g4f_provider(url, cache_dir=cache_dir, browser="never")
+        client = g4f.client.AsyncClient(provider=provider)
+        reply = await client.chat.completions.create(model="", messages=USER)
+        assert reply.choices[0].message.content == ANSWER
+        assert proxy.connections == sum(site.hits.values())
