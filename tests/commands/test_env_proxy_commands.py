@@ -12,7 +12,7 @@ import pytest
 import sandbox
 from tests.commands.test_commands import assert_clean_error, run
 from tests.proxies import ProxyServer, http_proxy
-from tests.serve.test_command import start_server, stop
+from tests.serve.test_command import serving, stop
 
 NAME = "chatgptfree.test"
 HOSTS = {NAME: "127.0.0.1"}
@@ -137,7 +137,7 @@ async def test_a_bad_environment_proxy_is_a_usage_error_naming_the_variable(
 ) -> None:
     result = await run(
         command, "--url", "https://chatgptfree.test", *args,
-        env={"https_proxy": "socks4a://alice:hunter2-pw@127.0.0.1:1080"},
+        env={"https_proxy": "ftp://alice:hunter2-pw@127.0.0.1:1080"},
     )  # fmt: skip
     assert_clean_error(result, 2)
     assert "environment variable https_proxy" in result.err
@@ -148,7 +148,7 @@ async def test_a_bad_environment_proxy_is_a_usage_error_naming_the_variable(
 async def test_with_no_proxy_or_the_sandbox_a_bad_environment_proxy_is_never_read(
     cache_dir: Path, unused_tcp_port: int
 ) -> None:
-    bad = {"http_proxy": "socks4a://alice:hunter2-pw@127.0.0.1:1080"}
+    bad = {"http_proxy": "ftp://alice:hunter2-pw@127.0.0.1:1080"}
     async with sandbox.running(generation="aipkit") as site:
         result = await run("provider.refresh", "--url", site.url, "--no-proxy", env=bad)
         assert result.code == 0, result
@@ -177,8 +177,7 @@ async def _health(url: str) -> dict[str, object]:
 async def test_serve_follows_the_environment_and_reports_it(cache_dir: Path) -> None:
     async with http_proxy(hosts=HOSTS) as proxy, sandbox.running(generation="aipkit") as site:
         env = {"HTTP_PROXY": proxy_url(proxy), "PROVIDER_CACHE_DIR": str(cache_dir)}
-        proc, info = await start_server("--url", named(site.url), env=env)
-        try:
+        async with serving("--url", named(site.url), env=env) as (proc, info):
             body = {"model": "", "messages": [{"role": "user", "content": "Hi"}]}
             async with (
                 aiohttp.ClientSession() as http,
@@ -197,14 +196,12 @@ async def test_serve_follows_the_environment_and_reports_it(cache_dir: Path) -> 
             )
             assert entry["credentials"]["source"] == "http"
             assert PASSWORD not in json.dumps(health)
-        finally:
             code, err = await stop(proc)
         assert code == 0, err
 
         # --no-proxy: the environment's proxy is not used, and /health says so.
         connections = proxy.connections
-        proc, info = await start_server("--url", named(site.url), "--no-proxy", env=env)
-        try:
+        async with serving("--url", named(site.url), "--no-proxy", env=env) as (proc, info):
             async with (
                 aiohttp.ClientSession() as http,
                 http.post(f"{info['base_url']}/chat/completions", json=body) as resp,
@@ -218,6 +215,5 @@ async def test_serve_follows_the_environment_and_reports_it(cache_dir: Path) -> 
                 None,
             )
             assert proxy.connections == connections
-        finally:
             code, err = await stop(proc)
         assert code == 0, err

@@ -168,7 +168,7 @@ async def test_a_bad_environment_proxy_is_a_clear_error_and_leaves_the_store(
         provider = provider_for(site.url, cache_dir)
         await chat(provider)
         stored = provider.stored_credentials()
-        monkeypatch.setenv("http_proxy", "socks4a://alice:hunter2-pw@127.0.0.1:1080")
+        monkeypatch.setenv("http_proxy", "ftp://alice:hunter2-pw@127.0.0.1:1080")
         with pytest.raises(ConfigurationError, match="environment variable http_proxy") as err:
             await chat(provider)
         assert "hunter2" not in str(err.value)

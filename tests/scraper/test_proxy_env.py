@@ -153,7 +153,7 @@ def test_no_proxy_exempts_before_the_proxy_is_read() -> None:
         "ftp://alice:hunter2-pw@proxy:21",  # unsupported scheme
         "http://alice:hunter2-pw@proxy",  # no port
         "http://alice:hunter2-pw@proxy:notaport",  # bad port
-        "socks4a://alice:hunter2-pw@proxy:1080",
+        "ftp://alice:hunter2-pw@proxy:1080",
         "alice:hunter2-pw@proxy",  # no scheme, no port
         "http//alice:hunter2-pw@proxy:1",  # a typo in the scheme
         "http://alice:hunter2-pw@[::1:1",  # broken brackets

@@ -7,6 +7,7 @@ its lock files, so the tests never touch the machine's own package locks."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
 import time
@@ -14,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests import procs
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "apt-get-wait"
@@ -62,8 +65,11 @@ def calls(env: dict[str, str]) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-async def start(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
+def start(
+    env: dict[str, str], *args: str
+) -> contextlib.AbstractAsyncContextManager[asyncio.subprocess.Process]:
+    """The script as a child of its own group, killed with it if the test fails."""
+    return procs.started(
         str(SCRIPT),
         *args,
         env=env,
@@ -75,14 +81,14 @@ async def start(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
 async def test_a_held_lock_is_waited_for_then_the_command_runs(
     fake: dict[str, str], held: int
 ) -> None:
-    proc = await start({**fake, "APT_LOCK_WAIT": "60"}, "update", "-qq")
-    end = time.monotonic() + 20
-    while len(calls(fake)) < 2:  # refused at least twice: it is waiting, not failing
-        assert proc.returncode is None, "gave up while the lock was held"
-        assert time.monotonic() < end, "apt-get was not retried"
-        await asyncio.sleep(0.1)
-    fcntl.flock(held, fcntl.LOCK_UN)  # the other apt-get finishes
-    out, err = await asyncio.wait_for(proc.communicate(), 20)
+    async with start({**fake, "APT_LOCK_WAIT": "60"}, "update", "-qq") as proc:
+        end = time.monotonic() + 20
+        while len(calls(fake)) < 2:  # refused at least twice: it is waiting, not failing
+            assert proc.returncode is None, "gave up while the lock was held"
+            assert time.monotonic() < end, "apt-get was not retried"
+            await asyncio.sleep(0.1)
+        fcntl.flock(held, fcntl.LOCK_UN)  # the other apt-get finishes
+        out, err = await asyncio.wait_for(proc.communicate(), 20)
     assert proc.returncode == 0, err
     assert out.decode().startswith("fake apt-get ran: -o DPkg::Lock::Timeout=")
     assert out.decode().rstrip().endswith("update -qq")
@@ -91,8 +97,8 @@ async def test_a_held_lock_is_waited_for_then_the_command_runs(
 
 async def test_the_wait_is_bounded(fake: dict[str, str], held: int) -> None:
     started = time.monotonic()
-    proc = await start({**fake, "APT_LOCK_WAIT": "3"}, "install", "-y", "chromium")
-    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    async with start({**fake, "APT_LOCK_WAIT": "3"}, "install", "-y", "chromium") as proc:
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 100
     assert time.monotonic() - started < 3 + 5
     assert "still held after 3 s" in err.decode()
@@ -100,8 +106,8 @@ async def test_the_wait_is_bounded(fake: dict[str, str], held: int) -> None:
 
 
 async def test_another_failure_returns_at_once(fake: dict[str, str]) -> None:
-    proc = await start({**fake, "FAKE_FAIL": "1"}, "install", "-y", "chromium")
-    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    async with start({**fake, "FAKE_FAIL": "1"}, "install", "-y", "chromium") as proc:
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 100
     assert "Unable to locate package" in err.decode()
     assert "waiting" not in err.decode()
