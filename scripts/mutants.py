@@ -393,6 +393,9 @@ def main() -> int:
                 results.append((mutant, "error", 0.0, "its tests fail without the mutant"))
                 continue
             path = tree / mutant.path
+            if not path.is_file():
+                results.append((mutant, "error", 0.0, f"{mutant.path} is gone: update the mutant"))
+                continue
             original = path.read_text(encoding="utf-8")
             swaps = [(mutant.old, mutant.new), *([mutant.extra] if mutant.extra else [])]
             counts = [original.count(old) for old, _ in swaps]
