@@ -21,7 +21,7 @@ import sandbox
 from bench._relay import relay
 from provider.errors import ConfigurationError, NetworkError
 from scraper.credentials import Cookie
-from scraper.http import borrow
+from scraper.http import borrow, close_pools
 from tests.conftest import USER, chat, provider_for
 from tests.proxies import http_proxy, socks5_proxy
 
@@ -175,6 +175,19 @@ async def test_max_connections_bounds_concurrent_chats(cache_dir: Path) -> None:
         unbounded = provider_for(wire.url(), cache_dir)
         assert await asyncio.gather(*(chat(unbounded) for _ in range(3))) == [ANSWER] * 3
         assert wire.connections > 1
+
+
+async def test_close_pools_closes_this_loops_connections_now(cache_dir: Path) -> None:
+    async with (
+        sandbox.running(generation="legacy", keep_alive=True) as site,
+        relay(port_of(site.url)) as wire,
+    ):
+        provider = provider_for(wire.url(), cache_dir)
+        assert await chat(provider) == ANSWER
+        await close_pools()
+        assert await chat(provider) == ANSWER  # a new pool, a new connection
+        assert wire.connections == 2
+        assert wire.idle_closed == 0
 
 
 @pytest.mark.parametrize(
