@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ import sandbox
 from bench._relay import relay
 from provider.errors import ConfigurationError, NetworkError
 from scraper.credentials import Cookie
-from scraper.http import borrow
+from scraper.http import borrow, close_pools
 from tests.conftest import USER, chat, provider_for
 from tests.proxies import http_proxy, socks5_proxy
 
@@ -33,8 +34,11 @@ def port_of(url: str) -> int:
     return int(url.rsplit(":", 1)[1])
 
 
+Trust = Callable[[sandbox.Site], None]
+
+
 @pytest.fixture
-def trust(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def trust(monkeypatch: pytest.MonkeyPatch) -> Trust:
     """Trust a sandbox's CA the standard way: SSL_CERT_FILE."""
 
     def use(site: sandbox.Site) -> None:
@@ -44,7 +48,9 @@ def trust(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("generation", ["legacy", "aipkit"])
-async def test_https_direct_reuses_one_connection(generation: str, cache_dir: Path, trust) -> None:
+async def test_https_direct_reuses_one_connection(
+    generation: str, cache_dir: Path, trust: Trust
+) -> None:
     async with (
         sandbox.running(generation=generation, tls=True, keep_alive=True) as site,  # type: ignore[arg-type]
         relay(port_of(site.url)) as wire,
@@ -59,7 +65,7 @@ async def test_https_direct_reuses_one_connection(generation: str, cache_dir: Pa
         assert wire.connections == 1
 
 
-async def test_https_through_the_http_proxy_connect_tunnel(cache_dir: Path, trust) -> None:
+async def test_https_through_the_http_proxy_connect_tunnel(cache_dir: Path, trust: Trust) -> None:
     async with (
         sandbox.running(generation="aipkit", tls=True, keep_alive=True) as site,
         http_proxy() as proxy,
@@ -76,7 +82,7 @@ async def test_https_through_the_http_proxy_connect_tunnel(cache_dir: Path, trus
 
 
 @pytest.mark.parametrize("kind", ["socks5", "socks5h", "http"])
-async def test_a_name_only_the_proxy_resolves(kind: str, cache_dir: Path, trust) -> None:
+async def test_a_name_only_the_proxy_resolves(kind: str, cache_dir: Path, trust: Trust) -> None:
     name = "chatgptfree.test"
     make = http_proxy if kind == "http" else socks5_proxy
     async with (
@@ -175,6 +181,19 @@ async def test_max_connections_bounds_concurrent_chats(cache_dir: Path) -> None:
         unbounded = provider_for(wire.url(), cache_dir)
         assert await asyncio.gather(*(chat(unbounded) for _ in range(3))) == [ANSWER] * 3
         assert wire.connections > 1
+
+
+async def test_close_pools_closes_this_loops_connections_now(cache_dir: Path) -> None:
+    async with (
+        sandbox.running(generation="legacy", keep_alive=True) as site,
+        relay(port_of(site.url)) as wire,
+    ):
+        provider = provider_for(wire.url(), cache_dir)
+        assert await chat(provider) == ANSWER
+        await close_pools()
+        assert await chat(provider) == ANSWER  # a new pool, a new connection
+        assert wire.connections == 2
+        assert wire.idle_closed == 0
 
 
 @pytest.mark.parametrize(
