@@ -18,6 +18,7 @@ examples:
   python -m sandbox --generation legacy --challenge --clearance-ttl 60
   python -m sandbox --generation aipkit --answer-bytes 20000 --chunk-delay 0.05
   python -m sandbox --generation legacy --hard-block
+  python -m sandbox --tls --port 8443   # HTTPS; trust the CA file it prints
   python -m sandbox --generation aipkit --reply-error api_error
 
 The site is a local imitation for tests; it is not chatgptfree.ai.
@@ -36,6 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--generation", choices=["legacy", "aipkit"], default="aipkit")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a certificate made at start; prints the CA file to trust",
+    )
     edge = parser.add_mutually_exclusive_group()
     edge.add_argument("--challenge", action="store_true", help="JavaScript challenge (403)")
     edge.add_argument("--hard-block", action="store_true", help="Cloudflare 1020 block (403)")
@@ -90,6 +96,7 @@ async def _serve(args: argparse.Namespace) -> None:
         rate_limit=args.rate_limit,
         port=args.port,
         host=args.host,
+        tls=args.tls,
         **_config_fields(args),
     ) as site:
         print(
@@ -97,6 +104,8 @@ async def _serve(args: argparse.Namespace) -> None:
             f"at {site.url} - for testing only, not the real site; Ctrl-C to stop",
             flush=True,
         )
+        if site.ca_file is not None:
+            print(f"sandbox: CA file (SSL_CERT_FILE={site.ca_file})", flush=True)
         await stop.wait()
 
 

@@ -13,6 +13,7 @@ from aiohttp import web
 from ._app import make_app
 from ._config import Generation, SiteConfig
 from ._site import Site
+from ._tls import make_tls
 
 
 def _make_site(
@@ -33,24 +34,30 @@ def _make_site(
 
 
 @contextlib.asynccontextmanager
-async def _serve(site: Site, host: str, port: int) -> AsyncIterator[Site]:
+async def _serve(
+    site: Site, host: str, port: int, tls: bool = False, tls_names: tuple[str, ...] = ()
+) -> AsyncIterator[Site]:
     site.closing = asyncio.Event()  # bound to the loop that serves
+    made = make_tls(tls_names) if tls else None
     # handler_cancellation: a client that hangs up cancels its handler (stalled streams).
     # A short shutdown_timeout: a test's exit must not wait for open streams.
     runner = web.AppRunner(
         make_app(site), handler_cancellation=True, shutdown_timeout=0.5, access_log=None
     )
     await runner.setup()
-    tcp = web.TCPSite(runner, host, port)
-    await tcp.start()
-    bound_port = runner.addresses[0][1]  # the port the OS picked when asked for 0
-    shown_host = f"[{host}]" if ":" in host else host
-    site.url = f"http://{shown_host}:{bound_port}"
     try:
+        tcp = web.TCPSite(runner, host, port, ssl_context=made.context if made else None)
+        await tcp.start()
+        bound_port = runner.addresses[0][1]  # the port the OS picked when asked for 0
+        shown_host = f"[{host}]" if ":" in host else host
+        site.url = f"{'https' if made else 'http'}://{shown_host}:{bound_port}"
+        site.ca_file = made.ca_file if made else None
         yield site
     finally:
         site.closing.set()
         await runner.cleanup()
+        if made is not None:
+            made.remove()
 
 
 @contextlib.asynccontextmanager
@@ -61,6 +68,8 @@ async def running(
     rate_limit: bool = False,
     port: int = 0,
     host: str = "127.0.0.1",
+    tls: bool = False,
+    tls_names: tuple[str, ...] = (),
     **config_fields: Any,
 ) -> AsyncIterator[Site]:
     """Serve an imitation site in the current event loop.
@@ -71,10 +80,15 @@ async def running(
             async with aiohttp.ClientSession() as http:
                 page = await (await http.get(site.url + "/chat/")).text()
 
+    ``tls=True`` serves HTTPS with a certificate for 127.0.0.1, localhost and
+    ``tls_names``, signed by a CA made at start: ``site.url`` is then
+    ``https://…`` and ``site.ca_file`` the CA's PEM file (gone when the site stops),
+    for ``SSL_CERT_FILE`` or a client's ``cafile``.
+
     ``config_fields`` are any other ``SiteConfig`` fields.
     """
     site = _make_site(generation, challenge, hard_block, rate_limit, config_fields)
-    async with _serve(site, host, port) as served:
+    async with _serve(site, host, port, tls, tls_names) as served:
         yield served
 
 
@@ -86,6 +100,8 @@ def serve_in_thread(
     rate_limit: bool = False,
     port: int = 0,
     host: str = "127.0.0.1",
+    tls: bool = False,
+    tls_names: tuple[str, ...] = (),
     **config_fields: Any,
 ) -> Iterator[Site]:
     """Like ``running`` but on a thread with its own event loop, for sync code
@@ -100,7 +116,7 @@ def serve_in_thread(
         nonlocal stop
         stop = asyncio.Event()
         try:
-            async with _serve(site, host, port):
+            async with _serve(site, host, port, tls, tls_names):
                 ready.set()
                 await stop.wait()
         except BaseException as exc:  # reported to the caller's thread below

@@ -8,6 +8,7 @@ import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 
@@ -29,7 +30,10 @@ class Site:
     """A running imitation site.
 
     Attributes:
-        url: origin, e.g. ``"http://127.0.0.1:41234"`` (no trailing slash).
+        url: origin, e.g. ``"http://127.0.0.1:41234"`` (no trailing slash);
+            ``https://`` when served with ``tls=True``.
+        ca_file: with ``tls=True``, the PEM file of the CA that signed the
+            site's certificate (trust it to verify the site); else ``None``.
         config: the live ``SiteConfig``; changes apply to the next request.
         hits: ``Counter`` of requests that reached the site — ``"GET /"``,
             ``"GET /chat/"`` (any method and path that is not admin-ajax),
@@ -42,6 +46,7 @@ class Site:
     def __init__(self, config: SiteConfig) -> None:
         self.config = config
         self.url = ""
+        self.ca_file: Path | None = None
         self.hits: Counter[str] = Counter()
         self.nonces = Nonces(lambda: self.config.tick_seconds)
         self.store = AipkitStore()

@@ -1,5 +1,10 @@
 """Small real proxies on loopback for tests: HTTP (absolute-form and CONNECT) and
-SOCKS5, both with username/password, counting what goes through them."""
+SOCKS5, both with username/password, counting what goes through them.
+
+``hosts`` gives a proxy names of its own (``{"chatgptfree.test": "127.0.0.1"}``):
+it resolves them itself, while the client cannot (the name is in no DNS), as on
+a restricted network where only the proxy's resolver knows the site. ``targets``
+records each target as the client named it."""
 
 from __future__ import annotations
 
@@ -19,6 +24,11 @@ class ProxyServer:
     refused: int = 0
     targets: list[str] = field(default_factory=list)
     port: int = 0
+    hosts: dict[str, str] = field(default_factory=dict)
+
+    async def open(self, host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Connect to a target, resolving the proxy's own names first."""
+        return await asyncio.open_connection(self.hosts.get(host.lower(), host), port)
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -44,9 +54,9 @@ async def _relay(
 
 @contextlib.asynccontextmanager
 async def http_proxy(
-    user: str = "alice", password: str = "s3cr3t-pw"
+    user: str = "alice", password: str = "s3cr3t-pw", hosts: dict[str, str] | None = None
 ) -> AsyncIterator[ProxyServer]:
-    state = ProxyServer(user, password)
+    state = ProxyServer(user, password, hosts=dict(hosts or {}))
     expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
     async def handle(cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
@@ -79,7 +89,7 @@ async def http_proxy(
         if method == "CONNECT":
             host, port = target.rsplit(":", 1)
             state.targets.append(target)
-            ur, uw = await asyncio.open_connection(host, int(port))
+            ur, uw = await state.open(host, int(port))
             cw.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
             await cw.drain()
             await _relay(cr, cw, ur, uw)
@@ -89,7 +99,7 @@ async def http_proxy(
         hostport, _, path = rest.partition("/")
         host, _, port = hostport.partition(":")
         state.targets.append(hostport)
-        ur, uw = await asyncio.open_connection(host, int(port or 80))
+        ur, uw = await state.open(host, int(port or 80))
         kept = [ln for ln in headers if not ln.lower().startswith("proxy-")]
         uw.write(
             f"{method} /{path} {version}\r\n".encode("latin-1")
@@ -105,8 +115,10 @@ async def http_proxy(
 
 
 @contextlib.asynccontextmanager
-async def socks5_proxy(user: str = "bob", password: str = "s0cks-pw") -> AsyncIterator[ProxyServer]:
-    state = ProxyServer(user, password)
+async def socks5_proxy(
+    user: str = "bob", password: str = "s0cks-pw", hosts: dict[str, str] | None = None
+) -> AsyncIterator[ProxyServer]:
+    state = ProxyServer(user, password, hosts=dict(hosts or {}))
 
     async def handle(cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
         try:
@@ -137,7 +149,7 @@ async def socks5_proxy(user: str = "bob", password: str = "s0cks-pw") -> AsyncIt
             (port,) = struct.unpack("!H", await cr.readexactly(2))
             state.connections += 1
             state.targets.append(f"{host}:{port}")
-            ur, uw = await asyncio.open_connection(host, port)
+            ur, uw = await state.open(host, port)
             cw.write(b"\x05\x00\x00\x01" + bytes(4) + struct.pack("!H", 0))
             await cw.drain()
             await _relay(cr, cw, ur, uw)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import signal
+import ssl
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -40,13 +43,14 @@ async def test_help_lists_options_and_examples() -> None:
         assert option in text
 
 
-async def test_start_serve_and_stop() -> None:
+@contextlib.asynccontextmanager
+async def sandbox_process(*args: str) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``python -m sandbox ARGS`` on a free port, stopped with Ctrl-C's signal; exit 0 expected."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "sandbox",
-        "--generation",
-        "legacy",
+        *args,
         "--port",
         "0",
         cwd=ROOT,
@@ -54,6 +58,20 @@ async def test_start_serve_and_stop() -> None:
         stderr=asyncio.subprocess.PIPE,
     )
     try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        try:
+            await asyncio.wait_for(proc.wait(), 30)
+        except TimeoutError:
+            proc.kill()
+            raise
+    assert proc.returncode == 0
+
+
+async def test_start_serve_and_stop() -> None:
+    async with sandbox_process("--generation", "legacy") as proc:
         assert proc.stdout is not None
         line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
         assert "imitation" in line
@@ -62,11 +80,19 @@ async def test_start_serve_and_stop() -> None:
         async with aiohttp.ClientSession() as http, http.get(match.group(0) + "/chat/") as resp:
             assert resp.status == 200
             assert "wpaicg-chat-shortcode" in await resp.text()
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
-        await asyncio.wait_for(proc.wait(), 30)
-    assert proc.returncode == 0
+
+
+async def test_tls_serves_https_and_prints_its_ca() -> None:
+    async with sandbox_process("--tls") as proc:
+        assert proc.stdout is not None
+        first = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        second = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        url = re.search(r"https://127\.0\.0\.1:\d+", first)
+        ca = re.search(r"SSL_CERT_FILE=(\S+?)\)", second)
+        assert url and ca, (first, second)
+        ctx = ssl.create_default_context(cafile=ca.group(1))
+        async with aiohttp.ClientSession() as http, http.get(url.group(0) + "/", ssl=ctx) as r:
+            assert r.status == 200
 
 
 async def test_bad_value_is_reported() -> None:
