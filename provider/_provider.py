@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -34,9 +35,16 @@ from scraper.errors import (
 from scraper.http import Deadline, Proxy, new_session, origin_of, translate_errors
 
 if TYPE_CHECKING:
+    from scraper.browser import LivePage
     from scraper.obtain import BrowserMode
 else:  # scraper.obtain (page parsing, lxml) loads with the first refresh, not on import
     BrowserMode = Literal["auto", "never", "always"]
+
+#: How a chat travels: ``http`` (aiohttp), ``browser`` (in the page that passed the
+#: challenge), or ``auto``: plain HTTP until a clearance fresh from a browser is
+#: refused over it, then the browser — remembered with the credentials.
+TransportMode = Literal["auto", "http", "browser"]
+TRANSPORTS: tuple[TransportMode, ...] = ("auto", "http", "browser")
 
 __all__ = ["ChatgptFree", "Target"]
 
@@ -71,7 +79,8 @@ class ChatgptFree:
     Class attributes a subclass may set: ``url`` (the site, or the exact page
     holding the chat), ``chat_path`` (the page tried first when ``url`` is a
     bare origin), ``bot_id`` (pick one bot on a page with several),
-    ``browser`` (``auto``: only for a challenge; ``never``; ``always``) and
+    ``browser`` (``auto``: only for a challenge; ``never``; ``always``),
+    ``transport`` (``auto``, ``http``, ``browser``: see :meth:`create_async_generator`) and
     ``cache_dir`` (default ``$PROVIDER_CACHE_DIR`` or the user cache dir).
     """
 
@@ -85,6 +94,7 @@ class ChatgptFree:
     model_aliases: ClassVar[dict[str, str]] = {"gpt-4o-mini": "gpt-4o-mini-2024-07-18"}
     bot_id: ClassVar[int | None] = None
     browser: ClassVar[BrowserMode] = "auto"
+    transport: ClassVar[TransportMode] = "auto"
     cache_dir: ClassVar[str | Path | None] = None
 
     # -- the original contract ---------------------------------------------------------
@@ -117,8 +127,13 @@ class ChatgptFree:
         ``timeout`` (seconds) bounds getting credentials (page, browser),
         connecting, and every gap between two chunks of the answer; a stalled
         stream raises :class:`ProviderTimeoutError`. ``cookies`` are sent to the
-        site's own origin only, over the site's. Other keyword arguments
-        (``stream=``, ``api_key=``…) are accepted and ignored, as g4f callers pass them.
+        site's own origin only, over the site's. ``transport=`` (default: the
+        class's, ``auto``) is how the chat travels: ``http``, ``browser`` (inside
+        the page that passed the challenge, for sites that bind their clearance
+        to the browser's TLS), or ``auto`` (switch to the browser when a
+        clearance fresh from it is refused over plain HTTP; remembered). Other
+        keyword arguments (``stream=``, ``api_key=``…) are accepted and ignored,
+        as g4f callers pass them.
         """
         cls.get_model(model)
         prompt = build_prompt(
@@ -127,11 +142,27 @@ class ChatgptFree:
         )
         read_timeout = _check_timeout(timeout)
         caller_cookies = _check_cookies(cookies, cls.url)
+        # A keyword in **kwargs, not a parameter: g4f's signature stays as it was.
+        mode = cls._transport_mode(kwargs.get("transport"))
         target = cls.target(proxy)
         store = store_for(cls.cache_dir)
         deadline = Deadline(read_timeout)
 
+        stored = store.get(target.site, target.proxy_key)
+        if mode == "browser" or (
+            mode == "auto"
+            and stored is not None
+            and stored.fresh()
+            and stored.transport == "browser"
+        ):
+            async with contextlib.aclosing(
+                cls._chat_in_browser(store, target, prompt, read_timeout, caller_cookies, stored)
+            ) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+            return
         creds = await cls._credentials(store, target, deadline, caller_cookies)
+        solved_now = creds is not stored and creds.source == "browser"
         retried = False
         while True:
             yielded = False
@@ -155,6 +186,23 @@ class ChatgptFree:
             except (StaleCredentials, Challenged) as exc:
                 if yielded:
                     raise
+                if isinstance(exc, Challenged) and solved_now and mode == "auto":
+                    # The transport seam: a clearance fresh from the browser is refused
+                    # over plain HTTP (bound to the browser's TLS or HTTP version), so
+                    # the chat moves into the browser, and the store remembers it.
+                    log.info(
+                        "%s refuses the browser's clearance over plain HTTP; "
+                        "chatting through the browser",
+                        target.site,
+                    )
+                    async with contextlib.aclosing(
+                        cls._chat_in_browser(
+                            store, target, prompt, read_timeout, caller_cookies, creds
+                        )
+                    ) as chunks:
+                        async for chunk in chunks:
+                            yield chunk
+                    return
                 if retried:
                     raise _final(exc, target.site) from None
                 retried = True
@@ -171,6 +219,80 @@ class ChatgptFree:
                     stale=creds,
                     nonce_only=isinstance(exc, NonceRejected),
                 )
+                solved_now = creds.source == "browser"
+
+    @classmethod
+    def _transport_mode(cls, transport: object) -> TransportMode:
+        mode = cls.transport if transport is None else transport
+        if mode not in TRANSPORTS:
+            raise InvalidInputError(
+                f"transport must be one of {', '.join(TRANSPORTS)}, not {mode!r}"
+            )
+        if mode == "browser" and cls.browser == "never":
+            raise InvalidInputError(
+                "transport='browser' needs the browser, which browser='never' forbids"
+            )
+        return "http" if cls.browser == "never" else mode
+
+    @classmethod
+    async def _chat_in_browser(
+        cls,
+        store: CredentialStore,
+        target: Target,
+        prompt: str,
+        read_timeout: float,
+        caller_cookies: tuple[Cookie, ...],
+        known: Credentials | None,
+    ) -> AsyncGenerator[str, None]:
+        """The browser transport: the protocol's requests run in the page that passed the
+        challenge. Same errors and the same one refresh (a reload of the page) as plain HTTP."""
+        from provider import _browsers
+
+        deadline = Deadline(read_timeout)
+
+        async def opener() -> LivePage:
+            from scraper.browser import LivePage
+
+            page_url = known.page_url if known is not None else target.page_urls[0]
+            live = await LivePage.open(
+                target.site,
+                page_url,
+                proxy=target.proxy,
+                deadline=deadline,
+                cookies=known.cookies if known is not None else (),
+                caller_cookies=caller_cookies,
+                user_agent=known.user_agent if known is not None else None,
+                bot_id=cls.bot_id,
+            )
+            store.put(live.credentials, target.proxy_key)
+            return live
+
+        key = (target.site, target.proxy_key)
+        async with _browsers.current().page(key, opener, deadline) as live:
+            retried = False
+            while True:
+                creds = live.credentials
+                protocol = aipkit if creds.generation == "aipkit" else legacy
+                yielded = False
+                try:
+                    # aclosing: leaving early must abort the request in the page now
+                    # (the browser stays up for others), not when the GC gets to it.
+                    async with contextlib.aclosing(
+                        protocol.chat(live.session(), creds, prompt, read_timeout=read_timeout)
+                    ) as chunks:
+                        async for chunk in chunks:
+                            yielded = True
+                            yield chunk
+                    return
+                except (StaleCredentials, Challenged) as exc:
+                    if yielded:
+                        raise
+                    if retried:
+                        raise _final(exc, target.site) from None
+                    retried = True
+                    log.info("%s: %s; reloading the page in the browser once", target.site, exc)
+                    fresh = await live.reload(Deadline(read_timeout), creds)
+                    store.put(fresh, target.proxy_key)
 
     # -- credentials, for warm-up and health checks ----------------------------------------
 

@@ -40,7 +40,8 @@ class Site:
             ``"admin-ajax:<action>"`` (action as sent, ``""`` if none) — and of what
             the edge did: ``"challenge"`` (challenge pages served), ``"clearance"``
             (challenges solved), ``"challenge_failed"`` (wrong answers),
-            ``"blocked"``, ``"rate_limited"``.
+            ``"blocked"``, ``"rate_limited"``; and ``"stream_hung_up"``: chat streams
+            the client closed before their end.
     """
 
     def __init__(self, config: SiteConfig) -> None:

@@ -662,6 +662,7 @@ class LivePage:
         url: str,
         proxy: Proxy | None,
         cookies: Sequence[Cookie],
+        callers: Sequence[Cookie],
         bot_id: int | None,
     ) -> None:
         from scraper.inpage import Requests
@@ -671,6 +672,7 @@ class LivePage:
         self.proxy = proxy
         self.requests = Requests()
         self._cookies = tuple(cookies)
+        self._callers = tuple(callers)
         self._bot_id = bot_id
         self._credentials: Credentials | None = None
         self._stop: Callable[[], Coroutine[Any, Any, None]] | None = None
@@ -691,18 +693,23 @@ class LivePage:
         proxy: Proxy | None,
         deadline: Deadline,
         cookies: Sequence[Cookie] = (),
+        caller_cookies: Sequence[Cookie] = (),
         user_agent: str | None = None,
         bot_id: int | None = None,
     ) -> LivePage:
         """Launch Chromium on ``url`` and read the credentials from the page, under ``deadline``.
 
-        ``cookies`` (a stored clearance among them) go in before the page loads;
-        ``user_agent``, when given, is the one the clearance was earned with.
-        Raises what :func:`solve` raises; nothing is left running on failure.
+        ``cookies`` (a stored clearance among them) and ``caller_cookies`` go in
+        before the page loads; the caller's are not part of the credentials read
+        back (unless the site changed them). ``user_agent``, when given, is the
+        one the clearance was earned with. Raises what :func:`solve` raises;
+        nothing is left running on failure.
         """
         executable = find_chromium()
         options = _launch_options(executable, proxy)
-        live = cls(site, url, proxy, cookies, bot_id)
+        names = {c.name for c in caller_cookies}
+        given = [c for c in cookies if c.name not in names] + list(caller_cookies)
+        live = cls(site, url, proxy, given, caller_cookies, bot_id)
         progress = _Progress()
         try:
             async with _translated(deadline, progress, url, proxy, cookies):
@@ -840,7 +847,7 @@ class LivePage:
             self.url,
             self.proxy,
             deadline,
-            self._cookies,
+            self._callers,
             self._bot_id,
             progress,
         )
