@@ -9,7 +9,7 @@ import math
 import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -30,6 +30,7 @@ from scraper.errors import (
     InvalidInputError,
     ModelNotSupportedError,
     ProtocolError,
+    ProviderError,
     SessionExpiredError,
 )
 from scraper.http import Deadline, Proxy, new_session, origin_of, translate_errors
@@ -246,29 +247,8 @@ class ChatgptFree:
     ) -> AsyncGenerator[str, None]:
         """The browser transport: the protocol's requests run in the page that passed the
         challenge. Same errors and the same one refresh (a reload of the page) as plain HTTP."""
-        from provider import _browsers
-
         deadline = Deadline(read_timeout)
-
-        async def opener() -> LivePage:
-            from scraper.browser import LivePage
-
-            page_url = known.page_url if known is not None else target.page_urls[0]
-            live = await LivePage.open(
-                target.site,
-                page_url,
-                proxy=target.proxy,
-                deadline=deadline,
-                cookies=known.cookies if known is not None else (),
-                caller_cookies=caller_cookies,
-                user_agent=known.user_agent if known is not None else None,
-                bot_id=cls.bot_id,
-            )
-            store.put(live.credentials, target.proxy_key)
-            return live
-
-        key = (target.site, target.proxy_key)
-        async with _browsers.current().page(key, opener, deadline) as live:
+        async with cls._live_page(store, target, deadline, caller_cookies, known) as live:
             retried = False
             while True:
                 creds = live.credentials
@@ -294,6 +274,43 @@ class ChatgptFree:
                     fresh = await live.reload(Deadline(read_timeout), creds)
                     store.put(fresh, target.proxy_key)
 
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def _live_page(
+        cls,
+        store: CredentialStore,
+        target: Target,
+        deadline: Deadline,
+        caller_cookies: tuple[Cookie, ...],
+        known: Credentials | None,
+    ) -> AsyncIterator[LivePage]:
+        """The (site, proxy)'s browser on its chat page: the warm one, or one opened now
+        with the stored clearance and User-Agent (its credentials go to the store)."""
+        from provider import _browsers
+
+        async def opener() -> LivePage:
+            from scraper.browser import LivePage
+
+            page_url = known.page_url if known is not None else target.page_urls[0]
+            live = await LivePage.open(
+                target.site,
+                page_url,
+                proxy=target.proxy,
+                deadline=deadline,
+                cookies=known.cookies if known is not None else (),
+                caller_cookies=caller_cookies,
+                user_agent=known.user_agent if known is not None else None,
+                bot_id=cls.bot_id,
+            )
+            store.put(live.credentials, target.proxy_key)
+            return live
+
+        key = (target.site, target.proxy_key)
+        async with _browsers.current().page(key, opener, deadline) as live:
+            if not live.credentials.fresh():  # a warm page outlived its nonce or clearance
+                store.put(await live.reload(deadline, live.credentials), target.proxy_key)
+            yield live
+
     # -- credentials, for warm-up and health checks ----------------------------------------
 
     @classmethod
@@ -311,29 +328,51 @@ class ChatgptFree:
         force: bool = False,
         browser: BrowserMode | None = None,
         cookies: Mapping[str, str] | None = None,
+        transport: TransportMode | None = None,
     ) -> Credentials:
         """Fresh credentials for this site through ``proxy``, stored for every process.
 
         Without ``force``, credentials still fresh in the store are returned as
-        they are. ``browser`` overrides the class's browser mode for this call.
+        they are. ``browser`` overrides the class's browser mode for this call,
+        ``transport`` its transport: ``browser`` reads them in the browser the
+        chats will run in; ``auto`` checks a clearance fresh from the browser
+        over plain HTTP once and marks the credentials for the browser transport
+        when it is refused there (``creds.transport``).
 
         >>> creds = await ChatgptFree.refresh_credentials(force=True)  # doctest: +SKIP
         >>> creds.generation, creds.source                             # doctest: +SKIP
         ('aipkit', 'http')
         """
+        mode = cls._transport_mode(transport)
         target = cls.target(proxy)
         store = store_for(cls.cache_dir)
         current = store.get(target.site, target.proxy_key)
         if current is not None and current.fresh() and not force:
             return current
-        return await cls._refresh(
-            store,
-            target,
-            Deadline(_check_timeout(timeout)),
-            _check_cookies(cookies, cls.url),
-            stale=current,
-            browser=browser,
+        deadline = Deadline(_check_timeout(timeout))
+        caller_cookies = _check_cookies(cookies, cls.url)
+        if mode == "browser" or (
+            mode == "auto" and current is not None and current.transport == "browser"
+        ):
+            known = current if current is not None and current.fresh() else None
+            started = time.time()
+            async with cls._live_page(store, target, deadline, caller_cookies, known) as live:
+                if live.credentials.obtained_at < started:  # a warm page read them earlier
+                    store.put(await live.reload(deadline, live.credentials), target.proxy_key)
+                return live.credentials
+        creds = await cls._refresh(
+            store, target, deadline, caller_cookies, stale=current, browser=browser
         )
+        if (
+            mode == "auto"
+            and creds.source == "browser"
+            and creds.transport == "http"
+            and await _clearance_refused(target, creds, deadline)
+        ):
+            log.info("%s refuses the browser's clearance over plain HTTP", target.site)
+            creds = replace(creds, transport="browser")
+            store.put(creds, target.proxy_key)
+        return creds
 
     # -- the pieces ---------------------------------------------------------------------
 
@@ -418,6 +457,26 @@ def _target(url: str, chat_path: str, proxy: str | None) -> Target:
     else:
         pages = (site + "/",)
     return Target(site=site, page_urls=pages, proxy=Proxy.parse(proxy))
+
+
+async def _clearance_refused(target: Target, creds: Credentials, deadline: Deadline) -> bool:
+    """Whether plain HTTP, with the browser's cookies and User-Agent, still meets a challenge."""
+    from scraper.http import fetch_page
+    from scraper.verdict import verdict
+
+    try:
+        async with new_session(target.proxy, site=target.site, cookies=creds.cookies) as session:
+            page = await fetch_page(
+                session,
+                creds.page_url,
+                user_agent=creds.user_agent,
+                deadline=deadline,
+                proxy=target.proxy,
+            )
+    except ProviderError as exc:  # a check, not the refresh: the next chat finds out anyway
+        log.info("could not check the clearance over plain HTTP: %s", type(exc).__name__)
+        return False
+    return verdict(page.status, page.headers, page.body).kind == "challenge"
 
 
 def _final(exc: Exception, site: str) -> Exception:

@@ -75,6 +75,7 @@ def describe(creds: Credentials) -> dict[str, Any]:
         "site": creds.site,
         "generation": creds.generation,
         "source": creds.source,
+        "transport": creds.transport,
         "obtained_at": _iso(creds.obtained_at),
         "expires_at": _iso(creds.expires_at),
         "cookies": sorted(c.name for c in creds.cookies),
@@ -150,7 +151,8 @@ def _report(args: argparse.Namespace, rows: list[dict[str, Any]], summary: str |
             took = f" in {row['seconds']:.2f} s" if "seconds" in row else ""
             print(
                 f"{row['site']}: {how}{took} — {row['generation']} generation, "
-                f"via {row['source']}, good until {row['expires_at']}"
+                f"via {row['source']}, chats over {row['transport']}, "
+                f"good until {row['expires_at']}"
             )
         else:
             print(f"error: {row['site']}: {row['error']}", file=sys.stderr)

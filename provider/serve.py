@@ -49,6 +49,7 @@ from typing import Any
 from aiohttp import web
 
 from provider import cli
+from provider._browsers import WarmBrowser
 from provider._provider import ChatgptFree
 from scraper.errors import (
     AccessError,
@@ -86,6 +87,8 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 1337
 #: Prompts are capped at 100,000 characters; leave room for JSON escaping and history.
 MAX_BODY_BYTES = 4 * 1024 * 1024
+#: A warm browser (browser transport) nobody chatted through for this long is closed.
+BROWSER_IDLE_SECONDS = 300.0
 #: Characters per token for the estimated usage (OpenAI's rule of thumb for English).
 CHARS_PER_TOKEN = 4
 OWNER = "chatgptfree"
@@ -193,6 +196,9 @@ class ServerState:
     #: Upstream chats open right now (a client that hung up must bring it back down).
     in_flight: int = 0
     served: int = 0
+    #: The browser transport's warm browsers: one per (site, proxy) while the site
+    #: needs it, shared by concurrent chats, closed when idle or with the app.
+    browsers: WarmBrowser | None = None
 
 
 STATE = web.AppKey("provider.serve.state", ServerState)
@@ -215,10 +221,20 @@ def make_app(
     app = web.Application(
         middlewares=[_errors_middleware, _auth_middleware], client_max_size=MAX_BODY_BYTES
     )
+    browsers = WarmBrowser(idle_timeout=BROWSER_IDLE_SECONDS)
     app[STATE] = ServerState(
-        provider=provider_class, api_key=api_key or None, timeout=timeout, proxy=proxy
+        provider=provider_class,
+        api_key=api_key or None,
+        timeout=timeout,
+        proxy=proxy,
+        browsers=browsers,
     )
     app.add_routes(ROUTES)
+
+    async def close_browsers(_: web.Application) -> None:
+        await browsers.aclose()
+
+    app.on_cleanup.append(close_browsers)
     return app
 
 
@@ -556,7 +572,10 @@ async def _upstream(state: ServerState, chat: ChatRequest) -> AsyncIterator[Asyn
     state.in_flight += 1
     state.served += 1
     try:
-        yield chunks
+        # The chat's browser, if its site needs the browser transport, is the server's
+        # warm one (the generator runs in this task, inside this block).
+        with state.browsers.use() if state.browsers else contextlib.nullcontext():
+            yield chunks
     finally:
         try:
             aclose = getattr(chunks, "aclose", None)

@@ -246,3 +246,88 @@ async def test_bind_tls_both_generations_answer_over_https_through_the_browser(
         challenges, solved = site.hits["challenge"], site.hits["clearance"]
         assert await _public_call(site, cache_dir) == {"answer": ANSWER}
         assert (site.hits["challenge"], site.hits["clearance"]) == (challenges, solved)
+
+
+# -- provider.serve: one warm browser for every client ----------------------------------
+
+
+async def test_serve_answers_50_concurrent_chats_through_one_warm_browser(
+    cache_dir: Path, chromium: str | None, browser_processes: Callable[[], set[int]]
+) -> None:
+    import aiohttp
+
+    from provider import serve
+
+    before = browser_processes()
+    async with sandbox.running(generation="aipkit", challenge=True) as site:
+        provider = provider_for(site.url, cache_dir, transport="browser")
+        async with serve.running(provider, timeout=120) as server, aiohttp.ClientSession() as http:
+
+            async def ask(i: int) -> str:
+                body = {"model": "", "messages": [{"role": "user", "content": f"Hello {i}"}]}
+                async with http.post(server.url + "/v1/chat/completions", json=body) as resp:
+                    assert resp.status == 200, await resp.text()
+                    reply = await resp.json()
+                    return str(reply["choices"][0]["message"]["content"])
+
+            answers = await asyncio.gather(*(ask(i) for i in range(50)))
+            assert answers == [f"You said: Hello {i}" for i in range(50)]
+            browsers = server.state.browsers
+            assert browsers is not None and browsers.launches == 1
+            (live,) = browsers.browsers().values()
+            assert live.requests.started >= 50  # every chat ran in that one page
+            assert site.hits["clearance"] == 1
+            assert browser_processes() - before  # kept warm for the next client
+    # Stopping the server closed it (the autouse fixture checks no Chromium is left).
+
+
+# -- the commands report the transport ----------------------------------------------------
+
+
+async def _command(site: sandbox.Site, *args: str) -> tuple[int, str, str]:
+    env = {**os.environ, "SSL_CERT_FILE": str(site.ca_file)} if site.ca_file else None
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        *args,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 180)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_refresh_and_health_say_the_site_needs_the_browser_transport(
+    cache_dir: Path, chromium: str | None
+) -> None:
+    async with sandbox.running(generation="aipkit", challenge=True, bind_tls=True) as site:
+        code, out, err = await _command(site, "provider.refresh", "--url", site.url, "--json")
+        assert code == 0, err
+        (row,) = json.loads(out)["sites"]
+        assert (row["source"], row["transport"]) == ("browser", "browser")
+        code, out, err = await _command(site, "provider.health", "--url", site.url, "--json")
+        assert code == 0, err
+        steps = {s["name"]: s for s in json.loads(out)["steps"]}
+        assert steps["credentials"]["metrics"]["transport"] == "browser"
+        assert steps["chat"]["metrics"]["transport"] == "browser"
+        assert steps["chat"]["metrics"]["answer_chars"] > 0
+        code, out, err = await _command(
+            site, "provider", "--url", site.url, "--transport", "http", "--json", "Hi"
+        )
+        assert code == 1 and json.loads(out)["error"]["type"] == "ChallengeError"
+
+
+async def test_the_chat_command_takes_transport_browser(
+    cache_dir: Path, chromium: str | None
+) -> None:
+    async with sandbox.running(generation="legacy") as site:
+        code, out, err = await _command(
+            site, "provider", "--url", site.url, "--transport", "browser", "Hello sandbox"
+        )
+        assert code == 0, err
+        assert out.strip() == ANSWER
+        creds = store_for(cache_dir).get(site.url, "")
+        assert creds is not None and creds.transport == "browser"
