@@ -24,11 +24,21 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import _chat, _cold, _g4f, _imports, _serve
+from bench import _chat, _cold, _g4f, _imports, _serve, _transport
 from bench._stats import Row, median
 
 HERE = Path(__file__).resolve().parent
-NAMES = ("warm", "throughput", "g4f", "concurrency", "cold", "browser", "import", "serve")
+NAMES = (
+    "warm",
+    "throughput",
+    "g4f",
+    "concurrency",
+    "cold",
+    "browser",
+    "import",
+    "serve",
+    "transport",
+)
 
 
 def log(message: str) -> None:
@@ -250,6 +260,26 @@ async def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
         rows += got
         info["serve"] = details
         mark("serve", t0)
+    if "transport" in only:
+        t0 = time.perf_counter()
+        try:
+            got, details = await _transport.measure(runs or (6 if quick else 20), log)
+        except Exception as exc:  # no Chromium here: say so in the table
+            got = [
+                Row(
+                    "8 browser transport",
+                    "first chunk, browser up, site latency 0.2 s",
+                    "ms",
+                    None,
+                    goal="ratio<=",
+                    bound=1.5,
+                    status=f"unavailable: {type(exc).__name__}: {exc}"[:120],
+                )
+            ]
+            details = {"error": repr(exc)}
+        rows += got
+        info["transport"] = details
+        mark("transport", t0)
     info["seconds"] = timings
     return rows, info
 
