@@ -1,0 +1,156 @@
+"""The application: its middlewares, :func:`make_app` and :func:`running`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from provider._browsers import WarmBrowser
+from provider._provider import ChatgptFree
+from provider.serve._routes import ROUTES
+from provider.serve._state import BROWSER_IDLE_SECONDS, STATE, ServerState
+from provider.serve._wire import APIError, _as_api_error
+
+DEFAULT_HOST = "127.0.0.1"
+#: Prompts are capped at 100,000 characters; leave room for JSON escaping and history.
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+def make_app(
+    provider_class: type[ChatgptFree] = ChatgptFree,
+    *,
+    api_key: str | None = None,
+    timeout: float = 120,
+    proxy: str | None = None,
+) -> web.Application:
+    """The aiohttp application serving ``provider_class`` (one site) the OpenAI way.
+
+    ``api_key``: when set, every ``/v1`` route needs ``Authorization: Bearer <key>``.
+    ``timeout`` and ``proxy`` go to every library call. Run it with
+    ``handler_cancellation=True`` (as :func:`running` does) so a client that
+    hangs up cancels its upstream stream.
+    """
+    app = web.Application(
+        middlewares=[_errors_middleware, _auth_middleware], client_max_size=MAX_BODY_BYTES
+    )
+    browsers = WarmBrowser(idle_timeout=BROWSER_IDLE_SECONDS)
+    app[STATE] = ServerState(
+        provider=provider_class,
+        api_key=api_key or None,
+        timeout=timeout,
+        proxy=proxy,
+        browsers=browsers,
+    )
+    app.add_routes(ROUTES)
+
+    async def close_browsers(_: web.Application) -> None:
+        await browsers.aclose()
+
+    app.on_cleanup.append(close_browsers)
+    return app
+
+
+@dataclass
+class Server:
+    """A running server: its address and shared state."""
+
+    url: str
+    app: web.Application
+
+    @property
+    def base_url(self) -> str:
+        """What an OpenAI client takes as ``base_url``."""
+        return self.url + "/v1"
+
+    @property
+    def state(self) -> ServerState:
+        return self.app[STATE]
+
+
+@contextlib.asynccontextmanager
+async def running(
+    provider_class: type[ChatgptFree] = ChatgptFree,
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = 0,
+    api_key: str | None = None,
+    timeout: float = 120,  # noqa: ASYNC109 - the per-call budget handed to the library
+    proxy: str | None = None,
+    access_log: bool = False,
+) -> AsyncIterator[Server]:
+    """Serve in the current event loop (port 0: the OS picks one; see ``Server.url``).
+
+    >>> async with running(MySite, api_key="k") as server:   # doctest: +SKIP
+    ...     client = openai.AsyncOpenAI(base_url=server.base_url, api_key="k")
+    """
+    app = make_app(provider_class, api_key=api_key, timeout=timeout, proxy=proxy)
+    runner = web.AppRunner(
+        app,
+        handler_cancellation=True,
+        shutdown_timeout=1.0,
+        access_log=logging.getLogger("provider.serve.access") if access_log else None,
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound = runner.addresses[0]
+        bound_host = bound[0] if host in ("", "0.0.0.0", "::") else host
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        yield Server(url=f"http://{shown}:{bound[1]}", app=app)
+    finally:
+        await runner.cleanup()
+
+
+# -- middlewares ---------------------------------------------------------------------------
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure, ours or aiohttp's (404 route, 405, 413), in OpenAI's error shape."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
+        return APIError(
+            exc.status,
+            exc.text or exc.reason,
+            code=code.get(exc.status),
+            headers={k: v for k, v in exc.headers.items() if k.lower() == "allow"},
+        ).response()
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception as exc:
+        return _as_api_error(exc).response()
+
+
+@web.middleware
+async def _auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    key = request.app[STATE].api_key
+    if key is not None and request.path.startswith("/v1"):
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        # Constant-time compare, on bytes, so the time taken says nothing about the key.
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), key.encode()
+        ):
+            raise APIError(
+                401,
+                "Incorrect or missing API key: send 'Authorization: Bearer <key>' "
+                "with the server's key",
+                code="invalid_api_key",
+                headers={"WWW-Authenticate": 'Bearer realm="provider.serve"'},
+            )
+    return await handler(request)
+
+
