@@ -61,13 +61,17 @@ async def test_the_in_page_stream_is_chunked_and_closing_it_aborts_the_request(
         generation=generation, answer_bytes=2000, delta_chars=16, stall_after_deltas=2
     ) as site:
         provider = provider_for(site.url, cache_dir, transport="browser")
-        chunks = provider.create_async_generator("", USER, timeout=60)
-        first = await asyncio.wait_for(anext(chunks), 60)
-        assert first and len(first) < 2000
-        assert site.hits["stream_hung_up"] == 0
-        # Leaving early aborts the request in the page: the site sees the hang-up.
-        await chunks.aclose()  # type: ignore[attr-defined]
-        await wait_for(lambda: site.hits["stream_hung_up"] == 1, 10, "the site saw no hang-up")
+        async with WarmBrowser() as warm:  # the browser stays up: only an abort ends the fetch
+            chunks = provider.create_async_generator("", USER, timeout=60)
+            first = await asyncio.wait_for(anext(chunks), 60)
+            assert first and len(first) < 2000
+            assert site.hits["stream_hung_up"] == 0
+            # Leaving early aborts the request in the page: the site sees the hang-up.
+            await chunks.aclose()  # type: ignore[attr-defined]
+            await wait_for(
+                lambda: site.hits["stream_hung_up"] == 1, 10, "the site saw no hang-up"
+            )
+            assert all(live.alive for live in warm.browsers().values())
 
 
 async def test_timeout_bounds_each_gap_of_the_in_page_stream(
