@@ -13,8 +13,9 @@ How a request runs: ``fetch`` in the page, with an ``AbortController`` kept per
 request; its body is read with a ``ReadableStream`` reader and every read is
 pushed to Python through a binding (``page.expose_binding``) as it arrives —
 no polling, one hop per network read. A bounded queue per request gives
-backpressure: the page awaits each push, so a slow caller slows the page's
-reads instead of piling the answer up in memory. Leaving the reply early (an
+backpressure: the page awaits each read it pushes, and a push into a full
+queue is acknowledged only once there is room, so a slow caller slows the
+page's reads instead of piling the answer up in memory. Leaving the reply early (an
 error, the caller cancelling, the answer complete before the body ended)
 aborts the request in the page, which closes its connection to the site.
 
@@ -27,7 +28,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -69,7 +70,8 @@ _FETCH_JS = """([id, url, method, body, headers, redirect]) => {
                     signal: ctl.signal};
       if (body !== null) init.body = new URLSearchParams(body);
       const r = await fetch(url, init);
-      await push(id, "head", {status: r.status, url: r.url, headers: [...r.headers]});
+      // Not awaited: the body's first read need not wait for Python's acknowledgement.
+      push(id, "head", {status: r.status, url: r.url, headers: [...r.headers]});
       if (r.body) {
         const reader = r.body.getReader();
         const text = new TextDecoder();
@@ -117,10 +119,20 @@ class Requests:
         #: requests started in this page, for the health report and tests
         self.started = 0
 
-    async def push(self, _source: object, request_id: int, kind: str, payload: Any) -> None:
+    def push(
+        self, _source: object, request_id: int, kind: str, payload: Any
+    ) -> Coroutine[Any, Any, None] | None:
+        # Synchronous while the queue has room: Playwright runs binding calls in the
+        # order the page made them, and a handler that never suspends before queueing
+        # keeps that order (the page awaits every read it pushes, so a full queue —
+        # a slow caller — holds the page's next read back until there is room).
         queue = self._queues.get(request_id)
-        if queue is not None:
-            await queue.put((kind, payload))
+        if queue is None:
+            return None
+        if queue.full():
+            return queue.put((kind, payload))
+        queue.put_nowait((kind, payload))
+        return None
 
     def open(self) -> tuple[int, asyncio.Queue[tuple[str, Any]]]:
         if self.failure is not None:

@@ -74,6 +74,20 @@ async def test_the_in_page_stream_is_chunked_and_closing_it_aborts_the_request(
             assert all(live.alive for live in warm.browsers().values())
 
 
+@pytest.mark.parametrize("generation", ["legacy", "aipkit"])
+async def test_a_long_answer_arrives_whole_and_in_order_through_the_page(
+    generation: str, cache_dir: Path, chromium: str | None
+) -> None:
+    # Many reads (and a full queue now and then: backpressure) must not reorder text.
+    async with sandbox.running(generation=generation, answer_bytes=300_000) as site:
+        over_http = await chat(provider_for(site.url, cache_dir / "http"), timeout=60)
+        in_page = await chat(
+            provider_for(site.url, cache_dir / "browser"), transport="browser", timeout=60
+        )
+        assert len(over_http.encode()) == 300_000
+        assert in_page == over_http
+
+
 async def test_timeout_bounds_each_gap_of_the_in_page_stream(
     cache_dir: Path, chromium: str | None
 ) -> None:
