@@ -66,6 +66,7 @@ class WarmBrowser:
         self._entries: dict[Key, _Entry] = {}
         self._closed = False
         self._token: contextvars.Token[WarmBrowser | None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
         #: browsers started so far (restarts included), for reports and tests
         self.launches = 0
 
@@ -184,8 +185,8 @@ class WarmBrowser:
         task = asyncio.get_running_loop().create_task(live.close())
         entry.closing.add(task)
         task.add_done_callback(entry.closing.discard)
-        _pending.add(task)
-        task.add_done_callback(_pending.discard)
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def aclose(self) -> None:
         """Close every browser this owner started (waiting for closes already under way)."""
@@ -195,8 +196,8 @@ class WarmBrowser:
             if entry.idle is not None:
                 entry.idle.cancel()
             await self._retire(key, entry)
-        if _pending:
-            await asyncio.wait(set(_pending), timeout=15)
+        if self._closing:  # browsers an idle timer or a restart is closing right now
+            await asyncio.wait(set(self._closing), timeout=15)
 
 
 _CURRENT: contextvars.ContextVar[WarmBrowser | None] = contextvars.ContextVar(
@@ -207,7 +208,6 @@ _CURRENT: contextvars.ContextVar[WarmBrowser | None] = contextvars.ContextVar(
 _DEFAULT: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WarmBrowser] = (
     weakref.WeakKeyDictionary()
 )
-_pending: set[asyncio.Task[None]] = set()
 
 
 def current() -> WarmBrowser:
