@@ -161,7 +161,9 @@ class WarmBrowser:
             del self._entries[key]
         opening, entry.opening = entry.opening, None
         if opening is not None and not opening.done():
-            # Started for callers who all left: let it finish, then close it.
+            # Started for callers who all left: stop it (LivePage.open closes whatever
+            # it had started; its launch and close are shielded, so this is bounded).
+            opening.cancel()
             with contextlib.suppress(BaseException):
                 await asyncio.wait({opening})
         live, entry.live = entry.live, None

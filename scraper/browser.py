@@ -67,6 +67,8 @@ if TYPE_CHECKING:  # types only: the runtime import stays inside the functions
     from playwright.async_api import Browser, BrowserContext, Playwright
     from playwright.async_api import Page as PlaywrightPage
 
+    from scraper.inpage import PageSession
+
 __all__ = [
     "BROWSER_ENV",
     "LAUNCH_ARGS",
@@ -746,7 +748,7 @@ class LivePage:
             and self.requests.failure is None
         )
 
-    def session(self) -> Any:
+    def session(self) -> PageSession:
         """A carrier for the protocols: requests run in the page with its fetch."""
         from scraper.inpage import PageSession
 

@@ -196,6 +196,23 @@ async def test_a_library_call_leaves_no_chromium_and_concurrent_calls_share_one(
         assert not browser_processes() - before
 
 
+async def test_a_call_cancelled_while_its_browser_starts_leaves_no_chromium(
+    cache_dir: Path,
+    chromium: str | None,
+    wait_for: Waiter,
+    browser_processes: Callable[[], set[int]],
+) -> None:
+    before = browser_processes()
+    async with sandbox.running(generation="aipkit", challenge=True) as site:
+        provider = provider_for(site.url, cache_dir, transport="browser")
+        task = asyncio.ensure_future(chat(provider, timeout=120))
+        await wait_for(lambda: browser_processes() - before, 60, "no browser started")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not browser_processes() - before  # closed before the call returned
+
+
 # -- bind_tls: the clearance will not travel ---------------------------------------------
 
 _SCRIPT = """
