@@ -110,6 +110,7 @@ async def health(request: web.Request) -> web.Response:
                 "expires_at": _iso(creds.expires_at),
                 "expires_in_seconds": round(creds.expires_at - now, 1),
                 "clearance": any(c.name == "cf_clearance" for c in creds.cookies),
+                "transport": creds.transport,
             }
         )
     return web.json_response(

@@ -313,6 +313,9 @@ async def test_serve_answers_50_concurrent_chats_through_one_warm_browser(
             assert live.requests.started >= 50  # every chat ran in that one page
             assert site.hits["clearance"] == 1
             assert browser_processes() - before  # kept warm for the next client
+            async with http.get(server.url + "/health") as resp:
+                (entry,) = (await resp.json())["sites"]
+            assert entry["credentials"]["transport"] == "browser"
     # Stopping the server closed it (the autouse fixture checks no Chromium is left).
 
 
