@@ -87,7 +87,7 @@ _FETCH_JS = """([id, url, method, body, headers, redirect]) => {
       await push(id, "end", null);
     } catch (e) {
       const name = (e && e.name) || "Error";
-      if (name !== "AbortError")
+      if (!ctl.signal.aborted)  // not our own abort: Python is waiting to hear of it
         await push(id, "error", {name, message: String((e && e.message) || e)}).catch(() => {});
     } finally {
       aborts.delete(id);
