@@ -106,16 +106,16 @@ _ids = itertools.count(1)
 
 
 class Requests:
-    """The open requests of one page, fed by its binding; installed once per page.
+    """The open requests of one browser's pages, fed by the binding installed in its context.
 
     ``push`` is the binding's handler: it routes each read to its request's
-    queue. A page that crashes or closes fails every open request at once
-    (instead of each waiting out its timeout).
+    queue. A browser that crashes or closes fails every open request at once
+    (instead of each waiting out its timeout), and every later one.
     """
 
     def __init__(self) -> None:
         self._queues: dict[int, asyncio.Queue[tuple[str, Any]]] = {}
-        self.failure: BaseException | None = None
+        self.failure: BrowserError | None = None
         #: requests started in this page, for the health report and tests
         self.started = 0
 
@@ -136,7 +136,7 @@ class Requests:
 
     def open(self) -> tuple[int, asyncio.Queue[tuple[str, Any]]]:
         if self.failure is not None:
-            raise self.failure
+            raise BrowserError(str(self.failure))  # a new one each time: no shared traceback
         request_id = next(_ids)
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(QUEUE_READS)
         self._queues[request_id] = queue
@@ -148,7 +148,7 @@ class Requests:
         while queue is not None and not queue.empty():
             queue.get_nowait()  # frees a push waiting on a full queue
 
-    def fail_all(self, exc: BaseException) -> None:
+    def fail_all(self, exc: BrowserError) -> None:
         """The page is gone: every open request ends with ``exc``, and so does every new one."""
         self.failure = exc
         for queue in self._queues.values():
