@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import logging
@@ -27,7 +26,9 @@ from typing import TYPE_CHECKING
 
 from scraper.http import Deadline
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # asyncio loads with the first call, not with `import provider`
+    import asyncio
+
     from scraper.browser import LivePage
 
 __all__ = ["WarmBrowser", "current"]
@@ -122,6 +123,8 @@ class WarmBrowser:
         opener: Callable[[], Awaitable[LivePage]],
         deadline: Deadline,
     ) -> LivePage:
+        import asyncio
+
         if entry.live is not None and not entry.live.alive:
             log.warning("the browser for %s died; starting a new one", key[0])
             dead, entry.live = entry.live, None
@@ -146,6 +149,8 @@ class WarmBrowser:
 
     async def _idle(self, key: Key, entry: _Entry) -> None:
         """Nobody holds ``key``'s browser now: close it now, later, or at the block's end."""
+        import asyncio
+
         if self.idle_timeout is None and not self._closed:
             return
         if self.idle_timeout == 0 or self._closed:
@@ -157,6 +162,8 @@ class WarmBrowser:
         )
 
     async def _retire(self, key: Key, entry: _Entry) -> None:
+        import asyncio
+
         if self._entries.get(key) is entry:
             del self._entries[key]
         opening, entry.opening = entry.opening, None
@@ -173,6 +180,8 @@ class WarmBrowser:
             await asyncio.wait(entry.closing)
 
     def _close_soon(self, entry: _Entry, live: LivePage | None, key: Key | None = None) -> None:
+        import asyncio
+
         if key is not None:  # the idle timer fired
             entry.idle = None
             if entry.users:
@@ -192,6 +201,8 @@ class WarmBrowser:
 
     async def aclose(self) -> None:
         """Close every browser this owner started (waiting for closes already under way)."""
+        import asyncio
+
         self._closed = True
         entries = list(self._entries.items())
         for key, entry in entries:
@@ -215,6 +226,8 @@ _DEFAULT: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WarmBrowser] = (
 def current() -> WarmBrowser:
     """The owner the browser transport uses here: the enclosing :class:`WarmBrowser`, or
     the event loop's own, which keeps a browser only while calls use it."""
+    import asyncio
+
     owner = _CURRENT.get()
     if owner is not None:
         return owner
