@@ -162,7 +162,11 @@ class ChatgptFree:
                 async for chunk in chunks:
                     yield chunk
             return
-        creds = await cls._credentials(store, target, deadline, caller_cookies)
+        creds = (
+            stored
+            if stored is not None and stored.fresh()
+            else await cls._refresh(store, target, deadline, caller_cookies, stale=stored)
+        )
         solved_now = creds is not stored and creds.source == "browser"
         retried = False
         while True:
@@ -380,19 +384,6 @@ class ChatgptFree:
     def target(cls, proxy: str | None = None) -> Target:
         """Resolve ``url`` into the site origin and the pages to read, and parse the proxy."""
         return _target(cls.url, cls.chat_path, proxy)
-
-    @classmethod
-    async def _credentials(
-        cls,
-        store: CredentialStore,
-        target: Target,
-        deadline: Deadline,
-        caller_cookies: tuple[Cookie, ...],
-    ) -> Credentials:
-        creds = store.get(target.site, target.proxy_key)
-        if creds is not None and creds.fresh():
-            return creds
-        return await cls._refresh(store, target, deadline, caller_cookies, stale=creds)
 
     @classmethod
     async def _refresh(
