@@ -21,11 +21,12 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import _chat, _cold, _g4f, _imports, _parse, _serve, _wan
+from bench import _chat, _cold, _g4f, _imports, _parse, _serve, _transport, _wan
 from bench._stats import Row, median
 
 HERE = Path(__file__).resolve().parent
@@ -41,6 +42,7 @@ NAMES = (
     "serve",
     "parse",
     "wan",
+    "transport",
 )
 
 
@@ -196,6 +198,17 @@ def _concurrency(n: int) -> tuple[list[Row], dict[str, Any]]:
     return rows, info
 
 
+async def _or_unavailable(
+    measuring: Awaitable[tuple[list[Row], dict[str, Any]]], headline: Row
+) -> tuple[list[Row], dict[str, Any]]:
+    """The benchmark's rows, or its headline row marked unavailable (no Chromium here)."""
+    try:
+        return await measuring
+    except Exception as exc:  # say so in the table rather than stop the whole run
+        headline.status = f"unavailable: {type(exc).__name__}: {exc}"[:120]
+        return [headline], {"error": repr(exc)}
+
+
 async def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
     only = set(args.only or NAMES)
     quick = args.quick
@@ -276,21 +289,17 @@ async def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
         mark("cold http", t0)
     if "browser" in only:
         t0 = time.perf_counter()
-        try:
-            got, details = await _cold.browser(runs or (2 if quick else 5), log)
-        except Exception as exc:  # no Chromium here: say so in the table
-            got = [
-                Row(
-                    "5 cold start (challenge)",
-                    "credentials via browser",
-                    "s",
-                    None,
-                    goal="value<=",
-                    bound=1.5,
-                    status=f"unavailable: {type(exc).__name__}: {exc}"[:120],
-                )
-            ]
-            details = {"error": repr(exc)}
+        got, details = await _or_unavailable(
+            _cold.browser(runs or (2 if quick else 5), log),
+            Row(
+                "5 cold start (challenge)",
+                "credentials via browser",
+                "s",
+                None,
+                goal="value<=",
+                bound=1.5,
+            ),
+        )
         rows += got
         info["cold_browser"] = details
         mark("cold browser", t0)
@@ -313,6 +322,22 @@ async def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
         rows += got
         info["parse"] = details
         mark("parse", t0)
+    if "transport" in only:
+        t0 = time.perf_counter()
+        got, details = await _or_unavailable(
+            _transport.measure(runs or (6 if quick else 20), log),
+            Row(
+                "10 browser transport",
+                "first chunk, browser up, site latency 0.2 s",
+                "ms",
+                None,
+                goal="ratio<=",
+                bound=1.5,
+            ),
+        )
+        rows += got
+        info["transport"] = details
+        mark("transport", t0)
     info["seconds"] = timings
     return rows, info
 

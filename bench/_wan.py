@@ -92,7 +92,7 @@ def _ms(xs: list[Sample], pick: str) -> float:
 
 
 def _rows(gen: str, s: dict[str, list[Sample]], rtt_ms: float, g4f_status: str) -> list[Row]:
-    bench = f"8 WAN {rtt_ms:g} ms RTT, TLS ({gen})"
+    bench = f"9 WAN {rtt_ms:g} ms RTT, TLS ({gen})"
     rows = [
         Row(
             bench,

@@ -6,6 +6,7 @@ the AI Power chat plugin — through proxies, bot protection and stale pages.
 ...     url = "http://127.0.0.1:8081"
 """
 
+from provider._browsers import WarmBrowser
 from provider._provider import ChatgptFree
 from provider.errors import *  # noqa: F403
 from provider.errors import __all__ as _errors
@@ -18,6 +19,7 @@ __all__ = [
     "Cookie",
     "CredentialStore",
     "Credentials",
+    "WarmBrowser",
     "format_prompt",
     "store_for",
     *_errors,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -29,6 +30,7 @@ from scraper.errors import (
     InvalidInputError,
     ModelNotSupportedError,
     ProtocolError,
+    ProviderError,
     SessionExpiredError,
 )
 from scraper.http import Deadline, PoolConfig, Proxy, borrow, origin_of, translate_errors
@@ -41,9 +43,16 @@ from scraper.proxy_env import (
 )
 
 if TYPE_CHECKING:
+    from scraper.browser import LivePage
     from scraper.obtain import BrowserMode
 else:  # scraper.obtain (page parsing, lxml) loads with the first refresh, not on import
     BrowserMode = Literal["auto", "never", "always"]
+
+#: How a chat travels: ``http`` (aiohttp), ``browser`` (in the page that passed the
+#: challenge), or ``auto``: plain HTTP until a clearance fresh from a browser is
+#: refused over it, then the browser — remembered with the credentials.
+TransportMode = Literal["auto", "http", "browser"]
+TRANSPORTS: tuple[TransportMode, ...] = ("auto", "http", "browser")
 
 __all__ = ["ChatgptFree", "Target"]
 
@@ -93,6 +102,7 @@ class ChatgptFree:
     holding the chat), ``chat_path`` (the page tried first when ``url`` is a
     bare origin), ``bot_id`` (pick one bot on a page with several),
     ``browser`` (``auto``: only for a challenge; ``never``; ``always``),
+    ``transport`` (``auto``, ``http``, ``browser``: see :meth:`create_async_generator`),
     ``cache_dir`` (default ``$PROVIDER_CACHE_DIR`` or the user cache dir), and
     the connection pool's ``max_connections`` (default
     ``$PROVIDER_MAX_CONNECTIONS`` or 100) and ``keepalive_timeout`` (seconds,
@@ -109,6 +119,7 @@ class ChatgptFree:
     model_aliases: ClassVar[dict[str, str]] = {"gpt-4o-mini": "gpt-4o-mini-2024-07-18"}
     bot_id: ClassVar[int | None] = None
     browser: ClassVar[BrowserMode] = "auto"
+    transport: ClassVar[TransportMode] = "auto"
     cache_dir: ClassVar[str | Path | None] = None
     max_connections: ClassVar[int | None] = None
     keepalive_timeout: ClassVar[float | None] = None
@@ -143,8 +154,13 @@ class ChatgptFree:
         ``timeout`` (seconds) bounds getting credentials (page, browser),
         connecting, and every gap between two chunks of the answer; a stalled
         stream raises :class:`ProviderTimeoutError`. ``cookies`` are sent to the
-        site's own origin only, over the site's. Other keyword arguments
-        (``stream=``, ``api_key=``…) are accepted and ignored, as g4f callers pass them.
+        site's own origin only, over the site's. ``transport=`` (default: the
+        class's, ``auto``) is how the chat travels: ``http``, ``browser`` (inside
+        the page that passed the challenge, for sites that bind their clearance
+        to the browser's TLS), or ``auto`` (switch to the browser when a
+        clearance fresh from it is refused over plain HTTP; remembered). Other
+        keyword arguments (``stream=``, ``api_key=``…) are accepted and ignored,
+        as g4f callers pass them.
         """
         cls.get_model(model)
         prompt = build_prompt(
@@ -153,12 +169,32 @@ class ChatgptFree:
         )
         read_timeout = _check_timeout(timeout)
         caller_cookies = _check_cookies(cookies, cls.url)
+        # A keyword in **kwargs, not a parameter: g4f's signature stays as it was.
+        mode = cls._transport_mode(kwargs.get("transport"))
         target = cls.target(proxy)
         store = store_for(cls.cache_dir)
         deadline = Deadline(read_timeout)
         pool = cls.pool_config()
 
-        creds = await cls._credentials(store, target, deadline, caller_cookies)
+        stored = store.get(target.site, target.proxy_key)
+        if mode == "browser" or (
+            mode == "auto"
+            and stored is not None
+            and stored.fresh()
+            and stored.transport == "browser"
+        ):
+            async with contextlib.aclosing(
+                cls._chat_in_browser(store, target, prompt, read_timeout, caller_cookies, stored)
+            ) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+            return
+        creds = (
+            stored
+            if stored is not None and stored.fresh()
+            else await cls._refresh(store, target, deadline, caller_cookies, stale=stored)
+        )
+        solved_now = creds is not stored and creds.source == "browser"
         retried = False
         while True:
             yielded = False
@@ -182,6 +218,23 @@ class ChatgptFree:
             except (StaleCredentials, Challenged) as exc:
                 if yielded:
                     raise
+                if isinstance(exc, Challenged) and solved_now and mode == "auto":
+                    # The transport seam: a clearance fresh from the browser is refused
+                    # over plain HTTP (bound to the browser's TLS or HTTP version), so
+                    # the chat moves into the browser, and the store remembers it.
+                    log.info(
+                        "%s refuses the browser's clearance over plain HTTP; "
+                        "chatting through the browser",
+                        target.site,
+                    )
+                    async with contextlib.aclosing(
+                        cls._chat_in_browser(
+                            store, target, prompt, read_timeout, caller_cookies, creds
+                        )
+                    ) as chunks:
+                        async for chunk in chunks:
+                            yield chunk
+                    return
                 if retried:
                     raise _final(exc, target.site) from None
                 retried = True
@@ -198,6 +251,96 @@ class ChatgptFree:
                     stale=creds,
                     nonce_only=isinstance(exc, NonceRejected),
                 )
+                solved_now = creds.source == "browser"
+
+    @classmethod
+    def _transport_mode(cls, transport: object) -> TransportMode:
+        mode = cls.transport if transport is None else transport
+        if mode not in TRANSPORTS:
+            raise InvalidInputError(
+                f"transport must be one of {', '.join(TRANSPORTS)}, not {mode!r}"
+            )
+        if mode == "browser" and cls.browser == "never":
+            raise InvalidInputError(
+                "transport='browser' needs the browser, which browser='never' forbids"
+            )
+        return "http" if cls.browser == "never" else mode
+
+    @classmethod
+    async def _chat_in_browser(
+        cls,
+        store: CredentialStore,
+        target: Target,
+        prompt: str,
+        read_timeout: float,
+        caller_cookies: tuple[Cookie, ...],
+        known: Credentials | None,
+    ) -> AsyncGenerator[str, None]:
+        """The browser transport: the protocol's requests run in the page that passed the
+        challenge. Same errors and the same one refresh (a reload of the page) as plain HTTP."""
+        deadline = Deadline(read_timeout)
+        async with cls._live_page(store, target, deadline, caller_cookies, known) as live:
+            retried = False
+            while True:
+                creds = live.credentials
+                protocol = aipkit if creds.generation == "aipkit" else legacy
+                yielded = False
+                try:
+                    # aclosing: leaving early must abort the request in the page now
+                    # (the browser stays up for others), not when the GC gets to it.
+                    async with contextlib.aclosing(
+                        protocol.chat(live.session(), creds, prompt, read_timeout=read_timeout)
+                    ) as chunks:
+                        async for chunk in chunks:
+                            yielded = True
+                            yield chunk
+                    return
+                except (StaleCredentials, Challenged) as exc:
+                    if yielded:
+                        raise
+                    if retried:
+                        raise _final(exc, target.site) from None
+                    retried = True
+                    log.info("%s: %s; reloading the page in the browser once", target.site, exc)
+                    fresh = await live.reload(Deadline(read_timeout), creds)
+                    store.put(fresh, target.proxy_key)
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def _live_page(
+        cls,
+        store: CredentialStore,
+        target: Target,
+        deadline: Deadline,
+        caller_cookies: tuple[Cookie, ...],
+        known: Credentials | None,
+    ) -> AsyncIterator[LivePage]:
+        """The (site, proxy)'s browser on its chat page: the warm one, or one opened now
+        with the stored clearance and User-Agent (its credentials go to the store)."""
+        from provider import _browsers
+
+        async def opener() -> LivePage:
+            from scraper.browser import LivePage
+
+            page_url = known.page_url if known is not None else target.page_urls[0]
+            live = await LivePage.open(
+                target.site,
+                page_url,
+                proxy=target.proxy,
+                deadline=deadline,
+                cookies=known.cookies if known is not None else (),
+                caller_cookies=caller_cookies,
+                user_agent=known.user_agent if known is not None else None,
+                bot_id=cls.bot_id,
+            )
+            store.put(live.credentials, target.proxy_key)
+            return live
+
+        key = (target.site, target.proxy_key)
+        async with _browsers.current().page(key, opener, deadline) as live:
+            if not live.credentials.fresh():  # a warm page outlived its nonce or clearance
+                store.put(await live.reload(deadline, live.credentials), target.proxy_key)
+            yield live
 
     # -- credentials, for warm-up and health checks ----------------------------------------
 
@@ -216,29 +359,51 @@ class ChatgptFree:
         force: bool = False,
         browser: BrowserMode | None = None,
         cookies: Mapping[str, str] | None = None,
+        transport: TransportMode | None = None,
     ) -> Credentials:
         """Fresh credentials for this site through ``proxy``, stored for every process.
 
         Without ``force``, credentials still fresh in the store are returned as
-        they are. ``browser`` overrides the class's browser mode for this call.
+        they are. ``browser`` overrides the class's browser mode for this call,
+        ``transport`` its transport: ``browser`` reads them in the browser the
+        chats will run in; ``auto`` checks a clearance fresh from the browser
+        over plain HTTP once and marks the credentials for the browser transport
+        when it is refused there (``creds.transport``).
 
         >>> creds = await ChatgptFree.refresh_credentials(force=True)  # doctest: +SKIP
         >>> creds.generation, creds.source                             # doctest: +SKIP
         ('aipkit', 'http')
         """
+        mode = cls._transport_mode(transport)
         target = cls.target(proxy)
         store = store_for(cls.cache_dir)
         current = store.get(target.site, target.proxy_key)
         if current is not None and current.fresh() and not force:
             return current
-        return await cls._refresh(
-            store,
-            target,
-            Deadline(_check_timeout(timeout)),
-            _check_cookies(cookies, cls.url),
-            stale=current,
-            browser=browser,
+        deadline = Deadline(_check_timeout(timeout))
+        caller_cookies = _check_cookies(cookies, cls.url)
+        if mode == "browser" or (
+            mode == "auto" and current is not None and current.transport == "browser"
+        ):
+            known = current if current is not None and current.fresh() else None
+            started = time.time()
+            async with cls._live_page(store, target, deadline, caller_cookies, known) as live:
+                if live.credentials.obtained_at < started:  # a warm page read them earlier
+                    store.put(await live.reload(deadline, live.credentials), target.proxy_key)
+                return live.credentials
+        creds = await cls._refresh(
+            store, target, deadline, caller_cookies, stale=current, browser=browser
         )
+        if (
+            mode == "auto"
+            and creds.source == "browser"
+            and creds.transport == "http"
+            and await _clearance_refused(target, creds, deadline, cls.pool_config())
+        ):
+            log.info("%s refuses the browser's clearance over plain HTTP", target.site)
+            creds = replace(creds, transport="browser")
+            store.put(creds, target.proxy_key)
+        return creds
 
     # -- the pieces ---------------------------------------------------------------------
 
@@ -257,19 +422,6 @@ class ChatgptFree:
         # change to it takes effect on the next call, as with curl or requests.
         env = _IGNORED_ENV if proxy is not None else ProxyEnv.from_environ()
         return _target(cls.url, cls.chat_path, proxy, env)
-
-    @classmethod
-    async def _credentials(
-        cls,
-        store: CredentialStore,
-        target: Target,
-        deadline: Deadline,
-        caller_cookies: tuple[Cookie, ...],
-    ) -> Credentials:
-        creds = store.get(target.site, target.proxy_key)
-        if creds is not None and creds.fresh():
-            return creds
-        return await cls._refresh(store, target, deadline, caller_cookies, stale=creds)
 
     @classmethod
     async def _refresh(
@@ -339,6 +491,24 @@ def _target(url: str, chat_path: str, proxy: str | None, env: ProxyEnv) -> Targe
         pages = (site + "/",)
     effective, source = resolve_proxy(site, proxy, env)
     return Target(site=site, page_urls=pages, proxy=effective, proxy_source=source)
+
+
+async def _clearance_refused(
+    target: Target, creds: Credentials, deadline: Deadline, pool: PoolConfig
+) -> bool:
+    """Whether plain HTTP, with the browser's cookies and User-Agent, still meets a challenge."""
+    from scraper.http import fetch_page
+    from scraper.verdict import verdict
+
+    try:
+        client = borrow(target.site, target.proxy, cookies=creds.cookies, config=pool)
+        page = await fetch_page(
+            client, creds.page_url, user_agent=creds.user_agent, deadline=deadline
+        )
+    except ProviderError as exc:  # a check, not the refresh: the next chat finds out anyway
+        log.info("could not check the clearance over plain HTTP: %s", type(exc).__name__)
+        return False
+    return verdict(page.status, page.headers, page.body).kind == "challenge"
 
 
 def _final(exc: Exception, site: str) -> Exception:

@@ -87,6 +87,13 @@ def add_common(p: argparse.ArgumentParser, *, many_urls: bool = False) -> None:
         help="headless Chromium: only for a challenge (auto), never, or always",
     )
     p.add_argument(
+        "--transport",
+        choices=["auto", "http", "browser"],
+        default="auto",
+        help="how chats travel: plain HTTP, inside the browser page that passed the "
+        "challenge, or auto (the browser once its clearance is refused over HTTP)",
+    )
+    p.add_argument(
         "--cache-dir",
         metavar="DIR",
         help="credential store folder (default: $PROVIDER_CACHE_DIR or the user cache dir)",
@@ -156,6 +163,8 @@ async def site_url(args: argparse.Namespace) -> AsyncIterator[list[str]]:
 
 def provider_class(url: str, args: argparse.Namespace) -> type[ChatgptFree]:
     attrs: dict[str, Any] = {"url": url, "browser": args.browser}
+    if getattr(args, "transport", None):
+        attrs["transport"] = args.transport
     if args.cache_dir:
         attrs["cache_dir"] = Path(args.cache_dir)
     return type("Site", (ChatgptFree,), attrs)

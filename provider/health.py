@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from provider import cli
+from provider._browsers import WarmBrowser
 from scraper.errors import InvalidInputError, ProviderError, redact_url
 from scraper.http import DEFAULT_USER_AGENT, Deadline, Proxy, borrow, fetch_page
 from scraper.verdict import verdict
@@ -49,7 +50,8 @@ JSON (--json), one object:
               "ok": bool, "seconds": float, "detail": str, "error": str | null,
               "error_type": str | null, "metrics": {...}}]}
   metrics: page {"status"}, verdict {"kind", "vendor"}, credentials {"generation",
-  "source", "expires_at"}, chat {"first_chunk_seconds", "answer_chars"}"""
+  "source", "transport", "expires_at"}, chat {"first_chunk_seconds", "answer_chars",
+  "transport"}; transport is "http" or "browser" (the chat runs in the browser page)"""
 
 PROMPT = "Reply with the single word: pong"
 
@@ -108,8 +110,11 @@ async def check(args: argparse.Namespace) -> int:
     async with cli.site_url(args) as urls:
         provider = cli.provider_class(urls[0], args)
         target = provider.target(args.proxy)
+        # One browser for the credentials and the chat steps, if the site needs the
+        # browser transport (closed at the end of the check).
         with suppress(_Stop):  # a failed step ends the check; the report says which
-            await _run_steps(args, provider, target, steps)
+            async with WarmBrowser():
+                await _run_steps(args, provider, target, steps)
     healthy = bool(steps) and all(s.ok for s in steps)
     report = {
         "version": JSON_VERSION,
@@ -164,9 +169,12 @@ async def _run_steps(
         step.metrics = {
             "generation": creds.generation,
             "source": creds.source,
+            "transport": creds.transport,
             "expires_at": creds.expires_at,
         }
-        step.detail = f"{creds.generation} generation via {creds.source}"
+        step.detail = (
+            f"{creds.generation} generation via {creds.source}, chats over {creds.transport}"
+        )
     if args.no_chat:
         return
     async with timed(steps, "chat") as step:
@@ -181,8 +189,14 @@ async def _run_steps(
             chars += len(chunk)
         if not chars:
             step.error, step.error_type = "the site sent an empty answer", "UpstreamError"
-        step.metrics = {"first_chunk_seconds": round(first or 0.0, 3), "answer_chars": chars}
-        step.detail = f"first chunk after {first or 0:.3f} s, {chars} characters"
+        used = provider.stored_credentials(args.proxy)
+        transport = used.transport if used is not None else "http"
+        step.metrics = {
+            "first_chunk_seconds": round(first or 0.0, 3),
+            "answer_chars": chars,
+            "transport": transport,
+        }
+        step.detail = f"first chunk after {first or 0:.3f} s, {chars} characters, over {transport}"
 
 
 def write_junit(path: Path, report: dict[str, Any]) -> None:

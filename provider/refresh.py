@@ -76,6 +76,7 @@ def describe(creds: Credentials) -> dict[str, Any]:
         "site": creds.site,
         "generation": creds.generation,
         "source": creds.source,
+        "transport": creds.transport,
         "obtained_at": _iso(creds.obtained_at),
         "expires_at": _iso(creds.expires_at),
         "cookies": sorted(c.name for c in creds.cookies),
@@ -155,7 +156,8 @@ def _report(args: argparse.Namespace, rows: list[dict[str, Any]], summary: str |
             proxy = f", through proxy {row['proxy']}" if row.get("proxy") else ""
             print(
                 f"{row['site']}: {how}{took} — {row['generation']} generation, "
-                f"via {row['source']}{proxy}, good until {row['expires_at']}"
+                f"via {row['source']}{proxy}, chats over {row['transport']}, "
+                f"good until {row['expires_at']}"
             )
         else:
             print(f"error: {row['site']}: {row['error']}", file=sys.stderr)

@@ -19,6 +19,7 @@ examples:
   python -m sandbox --generation aipkit --answer-bytes 20000 --chunk-delay 0.05
   python -m sandbox --generation legacy --hard-block
   python -m sandbox --tls --port 8443   # HTTPS; trust the CA file it prints
+  python -m sandbox --challenge --bind-tls   # a clearance that will not travel to plain HTTP
   python -m sandbox --generation aipkit --reply-error api_error
 
 The site is a local imitation for tests; it is not chatgptfree.ai.
@@ -41,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
         "--tls",
         action="store_true",
         help="serve HTTPS with a certificate made at start; prints the CA file to trust",
+    )
+    parser.add_argument(
+        "--bind-tls",
+        action="store_true",
+        help="with --challenge: accept cf_clearance only from the TLS fingerprint that "
+        "earned it (implies --tls)",
     )
     edge = parser.add_mutually_exclusive_group()
     edge.add_argument("--challenge", action="store_true", help="JavaScript challenge (403)")
@@ -81,6 +88,8 @@ def _config_fields(args: argparse.Namespace) -> dict[str, Any]:
             fields[name] = value
     if args.no_streaming:
         fields["streaming"] = False
+    if args.bind_tls:
+        fields["bind_tls"] = True
     return fields
 
 

@@ -65,6 +65,11 @@ class SiteConfig:
     """Seconds announced in ``Retry-After`` when ``rate_limit`` is on."""
     clearance_ttl: float = 1800.0
     """Lifetime of a ``cf_clearance`` token (cookie Max-Age and server-side check)."""
+    bind_tls: bool = False
+    """Serve over TLS and bind ``cf_clearance`` to the TLS fingerprint of the client
+    that solved the challenge (the cipher suites it offered): the clearance a
+    browser earned is refused from another TLS client, as on sites whose
+    protection fingerprints TLS — handing cookies to plain HTTP then fails."""
 
     # --- WordPress --------------------------------------------------------
     tick_seconds: float = 43200.0

@@ -6,7 +6,8 @@ seeded per challenge). The orchestrate script under ``/cdn-cgi/challenge-platfor
 decodes it, runs it with ``new Function``, and POSTs the result to the flow
 endpoint, which checks it against the value Python computed when it generated
 the program; on success it sets an HttpOnly ``cf_clearance`` cookie (bound to the
-User-Agent and client address, see ``_clearance``) and the script reloads the
+User-Agent and client address — with ``bind_tls`` also to the client's TLS
+fingerprint — see ``_clearance``) and the script reloads the
 original URL. A client without a JavaScript engine would have to interpret a
 program whose shape changes every time.
 
@@ -18,6 +19,7 @@ never challenged.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import random
 import secrets
@@ -211,12 +213,36 @@ from accessing this website.</p>
 # --------------------------------------------------------------------------- middleware
 
 
+def _client(request: web.Request, site: Site) -> str:
+    """What a clearance is bound to besides the User-Agent: the client address and,
+    with ``bind_tls``, the client's TLS fingerprint."""
+    address = request.remote or ""
+    if not site.config.bind_tls:
+        return address
+    return f"{address}|tls:{tls_fingerprint(request)}"
+
+
+def tls_fingerprint(request: web.Request) -> str:
+    """A hash of the cipher suites the client offered (those this server also speaks).
+
+    A stand-in for JA3: what a TLS library offers is fixed by its build and
+    configuration, so Chromium's offer differs from Python's ssl module's.
+    ``"plain"`` when the request did not come over TLS.
+    """
+    transport = request.transport
+    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+    if ssl_object is None:
+        return "plain"
+    offered = sorted(name for name, _, _ in ssl_object.shared_ciphers() or [])
+    return hashlib.sha256("|".join(offered).encode()).hexdigest()[:16]
+
+
 def _cleared(request: web.Request, site: Site) -> bool:
     return _clearance.is_valid(
         site.clearance_secret,
         request.cookies.get("cf_clearance"),
         request.headers.get("User-Agent", ""),
-        request.remote or "",
+        _client(request, site),
         time.time(),
         site.config.clearance_ttl,
     )
@@ -269,7 +295,7 @@ async def flow(request: web.Request) -> web.StreamResponse:
     token = _clearance.issue(
         site.clearance_secret,
         request.headers.get("User-Agent", ""),
-        request.remote or "",
+        _client(request, site),
         time.time(),
     )
     response = cloudflare_response(

@@ -38,7 +38,8 @@ async def _serve(
     site: Site, host: str, port: int, tls: bool = False, tls_names: tuple[str, ...] = ()
 ) -> AsyncIterator[Site]:
     site.closing = asyncio.Event()  # bound to the loop that serves
-    made = make_tls(tls_names) if tls else None
+    # bind_tls fingerprints the client's TLS: it needs TLS.
+    made = make_tls(tls_names) if tls or site.config.bind_tls else None
     # handler_cancellation: a client that hangs up cancels its handler (stalled streams).
     # A short shutdown_timeout: a test's exit must not wait for open streams.
     runner = web.AppRunner(

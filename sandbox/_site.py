@@ -43,7 +43,8 @@ class Site:
             ``"admin-ajax:<action>"`` (action as sent, ``""`` if none) — and of what
             the edge did: ``"challenge"`` (challenge pages served), ``"clearance"``
             (challenges solved), ``"challenge_failed"`` (wrong answers),
-            ``"blocked"``, ``"rate_limited"``.
+            ``"blocked"``, ``"rate_limited"``; and ``"stream_hung_up"``: chat streams
+            the client closed before their end.
         prompts: every chat message the site accepted (its nonce verified), in full
             and in arrival order — legacy's ``message`` field, aipkit's cached
             message — so a test can assert the exact prompt a client built. A

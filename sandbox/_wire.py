@@ -122,4 +122,8 @@ async def send_stream(
         await response.write_eof()
     except _Dropped:
         pass
+    except asyncio.CancelledError:
+        # The client hung up mid-answer (aiohttp cancels the handler): tests see it here.
+        site.hits["stream_hung_up"] += 1
+        raise
     return response

@@ -66,6 +66,8 @@ if TYPE_CHECKING:  # types only: the runtime import stays inside the functions
     from playwright.async_api import Browser, BrowserContext, Playwright
     from playwright.async_api import Page as PlaywrightPage
 
+    from scraper.inpage import PageSession
+
 __all__ = [
     "BROWSER_ENV",
     "LAUNCH_ARGS",
@@ -320,19 +322,49 @@ async def solve(
     # Everything that can be refused without starting a process is refused first.
     executable = find_chromium()
     launch_options = _launch_options(executable, proxy)
+    progress = _Progress()
+    started = time.monotonic()
+    home: Path | None = None
+    try:
+        async with _translated(deadline, progress, url, proxy, cookies):
+            home, env = await _trust_home()
+            if env is not None:
+                launch_options["env"] = env
+            creds = await _solve(
+                site, url, proxy, deadline, cookies, bot_id, launch_options, progress
+            )
+    finally:
+        if home is not None:  # after the browser closed: it reads its HOME to the end
+            shutil.rmtree(home, ignore_errors=True)
+    log.info(
+        "challenge at %s solved in the browser in %.2f s (launch %.2f s), %s generation",
+        site,
+        time.monotonic() - started,
+        progress.launched_in or 0.0,
+        creds.generation,
+    )
+    return creds
+
+
+@contextlib.asynccontextmanager
+async def _translated(
+    deadline: Deadline,
+    progress: _Progress,
+    url: str,
+    proxy: Proxy | None,
+    cookies: Sequence[Cookie],
+) -> AsyncIterator[None]:
+    """Run a browser step under the deadline (minus the time closing needs) and turn
+    Playwright's errors into the project's, with no secret in the text."""
     from playwright.async_api import Error as PlaywrightError
     from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
-    progress = _Progress()
-    started = time.monotonic()
     remaining = deadline.remaining(_WHAT)
     # Stop waiting a little early, so closing the browser fits in the budget too.
     budget = remaining - min(_CLEANUP_RESERVE, remaining * 0.1)
     try:
         async with asyncio.timeout(budget):
-            creds = await _solve(
-                site, url, proxy, deadline, cookies, bot_id, launch_options, progress
-            )
+            yield
     except ProviderError:
         raise
     except (TimeoutError, PlaywrightTimeoutError):
@@ -353,14 +385,6 @@ async def solve(
             f"the Playwright driver failed while {progress.phase}: "
             f"{_scrub(str(exc), proxy, cookies)[:300]}; retry, or reinstall playwright"
         ) from None
-    log.info(
-        "challenge at %s solved in the browser in %.2f s (launch %.2f s), %s generation",
-        site,
-        time.monotonic() - started,
-        progress.launched_in or 0.0,
-        creds.generation,
-    )
-    return creds
 
 
 def _launch_options(executable: str | None, proxy: Proxy | None) -> dict[str, Any]:
@@ -616,6 +640,310 @@ async def _read_page(
         source="browser",
         proxy=proxy,
     )
+
+# ---------------------------------------------------------------------------
+# A browser kept open on the chat page: the browser transport
+# ---------------------------------------------------------------------------
+
+
+class LivePage:
+    """Headless Chromium kept open on a site's chat page, carrying the chat itself.
+
+    For sites whose clearance will not travel to plain HTTP (bound to the
+    browser's TLS fingerprint or HTTP version): :meth:`open` launches Chromium,
+    loads the chat page (passing a challenge the way :func:`solve` does) and
+    reads the credentials from it; :meth:`session` then runs the protocols'
+    requests in that page (:class:`scraper.inpage.PageSession`), any number at
+    once. Whoever opens one must :meth:`close` it — ``provider`` does, at the end
+    of a call or of a warm-browser block.
+
+    >>> live = await LivePage.open(site, url, proxy=None, deadline=Deadline(60))  # doctest: +SKIP
+    >>> try:
+    ...     async with live.session().post(live.credentials.ajax_url, data=form) as reply: ...
+    ... finally:
+    ...     await live.close()
+    """
+
+    def __init__(
+        self,
+        site: str,
+        url: str,
+        proxy: Proxy | None,
+        cookies: Sequence[Cookie],
+        callers: Sequence[Cookie],
+        bot_id: int | None,
+    ) -> None:
+        from scraper.inpage import Requests
+
+        self.site = site
+        self.url = url
+        self.proxy = proxy
+        self.requests = Requests()
+        self._cookies = tuple(cookies)
+        self._callers = tuple(callers)
+        self._bot_id = bot_id
+        self._credentials: Credentials | None = None
+        self._stop: Callable[[], Coroutine[Any, Any, None]] | None = None
+        self._browser: Browser | None = None
+        self._context: BrowserContext | None = None
+        self._page: PlaywrightPage | None = None
+        self._retired: list[PlaywrightPage] = []
+        self._reloading: asyncio.Lock | None = None
+        self._home: Path | None = None
+        self.opened_at = time.monotonic()
+
+    @classmethod
+    async def open(
+        cls,
+        site: str,
+        url: str,
+        *,
+        proxy: Proxy | None,
+        deadline: Deadline,
+        cookies: Sequence[Cookie] = (),
+        caller_cookies: Sequence[Cookie] = (),
+        user_agent: str | None = None,
+        bot_id: int | None = None,
+    ) -> LivePage:
+        """Launch Chromium on ``url`` and read the credentials from the page, under ``deadline``.
+
+        ``cookies`` (a stored clearance among them) and ``caller_cookies`` go in
+        before the page loads; the caller's are not part of the credentials read
+        back (unless the site changed them). ``user_agent``, when given, is the
+        one the clearance was earned with. Raises what :func:`solve` raises;
+        nothing is left running on failure.
+        """
+        executable = find_chromium()
+        options = _launch_options(executable, proxy)
+        names = {c.name for c in caller_cookies}
+        given = [c for c in cookies if c.name not in names] + list(caller_cookies)
+        live = cls(site, url, proxy, given, caller_cookies, bot_id)
+        progress = _Progress()
+        try:
+            async with _translated(deadline, progress, url, proxy, cookies):
+                live._home, env = await _trust_home()
+                if env is not None:
+                    options["env"] = env
+                await live._launch(options, deadline, user_agent, progress)
+                await live._load(deadline, progress)
+        except BaseException:
+            await _shielded(live.close())
+            raise
+        log.info(
+            "browser transport for %s ready in %.2f s (launch %.2f s)",
+            site,
+            time.monotonic() - live.opened_at,
+            progress.launched_in or 0.0,
+        )
+        return live
+
+    @property
+    def credentials(self) -> Credentials:
+        """What the page showed when it was last (re)loaded, marked for the browser transport."""
+        assert self._credentials is not None, "LivePage.open() sets them"
+        return self._credentials
+
+    @property
+    def alive(self) -> bool:
+        """False once the browser crashed, disconnected or was closed."""
+        return (
+            self._browser is not None
+            and self._browser.is_connected()
+            and self._page is not None
+            and not self._page.is_closed()
+            and self.requests.failure is None
+        )
+
+    def session(self) -> PageSession:
+        """A carrier for the protocols: requests run in the page with its fetch."""
+        from scraper.inpage import PageSession
+
+        assert self._page is not None, "LivePage.open() opens the page"
+        return PageSession(self._page, self.requests, self.site)
+
+    async def reload(self, deadline: Deadline, seen: Credentials) -> Credentials:
+        """Fresh credentials from a freshly loaded page (a rejected nonce, a new challenge).
+
+        Loaded in a new tab, so requests still streaming in the old one finish;
+        concurrent callers that saw the same credentials share one reload.
+        """
+        if self._reloading is None:
+            self._reloading = asyncio.Lock()
+        async with self._reloading:
+            if self._credentials is not seen:
+                return self.credentials
+            progress = _Progress()
+            async with _translated(deadline, progress, self.url, self.proxy, self._cookies):
+                await self._load(deadline, progress)
+            return self.credentials
+
+    async def close(self) -> None:
+        """Close the browser and its driver; safe to call twice, and from a cancelled task."""
+        from scraper.errors import BrowserError
+
+        self.requests.fail_all(BrowserError("the browser transport was closed"))
+        browser, self._browser = self._browser, None
+        stop, self._stop = self._stop, None
+        home, self._home = self._home, None
+        try:
+            if browser is not None:
+                await _shielded(_close_browser(browser))
+        finally:
+            try:
+                if stop is not None:
+                    await _shielded(stop())
+            finally:
+                if home is not None:
+                    shutil.rmtree(home, ignore_errors=True)
+
+    async def _launch(
+        self,
+        options: dict[str, Any],
+        deadline: Deadline,
+        user_agent: str | None,
+        progress: _Progress,
+    ) -> None:
+        from playwright.async_api import async_playwright
+
+        from scraper.errors import BrowserError
+        from scraper.inpage import BINDING
+
+        manager = async_playwright()
+
+        async def stop(_: object = None) -> None:
+            await asyncio.wait_for(manager.__aexit__(None, None, None), _CLOSE_TIMEOUT)
+
+        playwright = await _start(manager.__aenter__(), stop)
+        self._stop = stop
+        t0 = time.monotonic()
+        browser = await _start(
+            playwright.chromium.launch(**options, timeout=_ms(deadline)), _close_browser
+        )
+        self._browser = browser
+        progress.launched_in = time.monotonic() - t0
+        requests = self.requests
+        browser.on(
+            "disconnected",
+            lambda _: requests.fail_all(BrowserError("the browser transport's Chromium exited")),
+        )
+        context_options = (
+            {"locale": "en-US", "user_agent": user_agent}
+            if user_agent
+            else await _context_options(browser)
+        )
+        self._context = await browser.new_context(**context_options)
+        await self._context.add_cookies(_to_playwright_cookies(self._cookies, self.site))
+        await self._context.expose_binding(BINDING, requests.push)
+
+    async def _load(self, deadline: Deadline, progress: _Progress) -> None:
+        from dataclasses import replace
+
+        from scraper.errors import BrowserError
+
+        assert self._context is not None
+        self._context.set_default_timeout(_ms(deadline))
+        page = await self._context.new_page()
+        requests = self.requests
+        page.on(
+            "crash",
+            lambda _: requests.fail_all(BrowserError("the browser transport's page crashed")),
+        )
+        creds = await _read_page(
+            page,
+            self._context,
+            self.site,
+            self.url,
+            self.proxy,
+            deadline,
+            self._callers,
+            self._bot_id,
+            progress,
+        )
+        old, self._page = self._page, page
+        if old is not None:
+            self._retired.append(old)
+        self._credentials = replace(creds, transport="browser")
+
+
+async def _trust_home() -> tuple[Path | None, dict[str, str] | None]:
+    """A throwaway HOME whose NSS database trusts what ``SSL_CERT_FILE`` adds to the system's.
+
+    Chromium on Linux reads its trust from ``$HOME/.pki/nssdb``, not from
+    OpenSSL's ``SSL_CERT_FILE`` that plain HTTP honours; without this the
+    browser would refuse a site plain HTTP trusts (a corporate or test CA).
+    Only certificates the system bundle lacks are added (the system's are
+    trusted already). ``(None, None)`` when there is nothing to add.
+    """
+    cafile = os.environ.get("SSL_CERT_FILE", "").strip()
+    if not cafile:
+        return None, None
+    extra = await asyncio.to_thread(_extra_certificates, cafile)
+    if not extra:
+        return None, None
+    certutil = shutil.which("certutil")
+    if certutil is None:
+        raise BrowserError(
+            f"SSL_CERT_FILE={cafile} holds certificates the browser must trust too, and "
+            "certutil is missing to give them to Chromium: install it (Debian/Ubuntu: "
+            "apt-get install libnss3-tools; bash scripts/setup does)"
+        )
+    return await asyncio.to_thread(_nss_home, certutil, extra)
+
+
+def _pem_blocks(text: str) -> list[str]:
+    import re
+
+    return re.findall(
+        r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----", text
+    )
+
+
+def _extra_certificates(cafile: str) -> list[str]:
+    import ssl
+
+    try:
+        given = _pem_blocks(Path(cafile).read_text("ascii", errors="replace"))
+    except OSError as exc:
+        raise ConfigurationError(
+            f"SSL_CERT_FILE={cafile} cannot be read ({type(exc).__name__}): fix or unset it"
+        ) from None
+    system = ssl.get_default_verify_paths().openssl_cafile
+    known: set[str] = set()
+    if system and os.path.abspath(system) != os.path.abspath(cafile):
+        with contextlib.suppress(OSError):
+            known = {"".join(b.split()) for b in _pem_blocks(Path(system).read_text("ascii"))}
+    elif system:
+        return []  # SSL_CERT_FILE is the system bundle itself
+    return [b for b in given if "".join(b.split()) not in known]
+
+
+def _nss_home(certutil: str, pems: list[str]) -> tuple[Path, dict[str, str]]:
+    import subprocess
+    import tempfile
+
+    home = Path(tempfile.mkdtemp(prefix="provider-browser-home-"))
+    try:
+        db = home / ".pki" / "nssdb"
+        db.mkdir(parents=True, mode=0o700)
+        nss = f"sql:{db}"
+
+        def run(*args: str) -> None:
+            subprocess.run([certutil, *args], check=True, capture_output=True, timeout=20)
+
+        run("-N", "-d", nss, "--empty-password")
+        for i, pem in enumerate(pems):
+            pem_file = home / f"ca-{i}.pem"
+            pem_file.write_text(pem + "\n", "ascii")
+            # "C,,": a CA trusted to issue server certificates, nothing more.
+            run("-A", "-d", nss, "-n", f"provider-ca-{i}", "-t", "C,,", "-a", "-i", str(pem_file))
+    except (OSError, subprocess.SubprocessError) as exc:
+        shutil.rmtree(home, ignore_errors=True)
+        raise BrowserError(
+            f"could not give SSL_CERT_FILE's certificates to the browser ({type(exc).__name__}); "
+            "check the file holds PEM certificates"
+        ) from None
+    log.debug("browser trusts %d certificate(s) from SSL_CERT_FILE", len(pems))
+    return home, {**os.environ, "HOME": str(home)}
 
 
 def _ms(deadline: Deadline) -> float:

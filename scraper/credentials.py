@@ -8,13 +8,16 @@ JSON form used by the credential store and by ``--export`` / ``--import``.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
 from scraper.errors import ProtocolError
 
 Generation = Literal["legacy", "aipkit"]
 Source = Literal["http", "browser"]
+#: How the chat requests travel: plain HTTP (aiohttp), or inside the browser page
+#: that passed the challenge (its fetch: its TLS, cookies, User-Agent, HTTP version).
+Transport = Literal["http", "browser"]
 
 #: A WordPress nonce verifies in the tick it was made in and the next one;
 #: ticks are 12 h long, so a nonce read from a page lives at least 12 h.
@@ -71,6 +74,10 @@ class Credentials:
     widget_type: str = "shortcode"
     #: the guest's quota key: aipkit ``session_id`` (uuid4), legacy client id
     session_id: str = field(default="", repr=False)
+    #: the transport this site needs through this proxy: ``browser`` once a clearance
+    #: from a browser solve was refused over plain HTTP (bound to the browser's TLS
+    #: fingerprint or HTTP version); remembered with the rest until they expire
+    transport: Transport = "http"
 
     def fresh(self, now: float | None = None) -> bool:
         """True while the nonce and every clearance cookie are still good."""
@@ -93,20 +100,30 @@ class Credentials:
         try:
             if data.get("format", FORMAT_VERSION) != FORMAT_VERSION:
                 raise ValueError(f"unknown format {data.get('format')!r}")
-            fields = {k: v for k, v in data.items() if k != "format"}
-            cookies = tuple(Cookie(**c) for c in fields.pop("cookies", []))
-            creds = cls(**fields, cookies=cookies)
-            if creds.generation not in ("legacy", "aipkit") or creds.source not in (
-                "http",
-                "browser",
+            # Keys this version does not know (written by a newer one) are ignored,
+            # so an older and a newer process can share one store.
+            known = {k: v for k, v in data.items() if k in _FIELDS}
+            cookies = tuple(
+                Cookie(**{k: v for k, v in c.items() if k in _COOKIE_FIELDS})
+                for c in known.pop("cookies", [])
+            )
+            creds = cls(**known, cookies=cookies)
+            if (
+                creds.generation not in ("legacy", "aipkit")
+                or creds.source not in ("http", "browser")
+                or creds.transport not in ("http", "browser")
             ):
-                raise ValueError("unknown generation or source")
+                raise ValueError("unknown generation, source or transport")
             for name in ("nonce", "ajax_url", "site", "user_agent"):
                 if not isinstance(getattr(creds, name), str):
                     raise ValueError(f"{name} is not a string")
             return creds
         except (TypeError, ValueError, AttributeError) as exc:
             raise ProtocolError(f"stored credentials are malformed ({exc})") from None
+
+
+_FIELDS = frozenset(f.name for f in fields(Credentials))
+_COOKIE_FIELDS = frozenset(f.name for f in fields(Cookie))
 
 
 def expiry(obtained_at: float, cookies: tuple[Cookie, ...] | list[Cookie]) -> float:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from provider.sse import Event, SSEParser
@@ -27,6 +28,66 @@ log = logging.getLogger(__name__)
 MAX_JSON_BYTES = 4 * 1024 * 1024
 #: Enough of an HTML body to tell a challenge page from anything else.
 SNIFF_BYTES = 64 * 1024
+
+
+# -- the carrier seam ------------------------------------------------------------------
+#
+# The protocols write each request and read each reply once; what carries them is
+# a ``Session``: aiohttp's ClientSession over plain HTTP, or
+# :class:`scraper.inpage.PageSession`, which runs them in the browser page that
+# passed the challenge (its fetch, so its TLS, cookies, User-Agent and HTTP
+# version). Only the subset of aiohttp's request API the protocols use is named.
+
+
+class Body(Protocol):
+    """A reply body, read as it arrives."""
+
+    def iter_any(self) -> AsyncIterator[bytes]:
+        """Each read as it arrives (one chunk per network read)."""
+
+    def iter_chunked(self, n: int) -> AsyncIterator[bytes]:
+        """Reads of at most ``n`` bytes."""
+
+
+class Reply(Protocol):
+    """What the protocols read of a reply (aiohttp's ClientResponse is one)."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Looked up case-insensitively."""
+
+    @property
+    def url(self) -> object: ...
+
+    @property
+    def content(self) -> Body: ...
+
+
+class Session(Protocol):
+    """A carrier of the protocols' requests (aiohttp's ClientSession is one)."""
+
+    def post(
+        self,
+        url: str,
+        *,
+        data: dict[str, str] = ...,
+        headers: dict[str, str] = ...,
+        timeout: aiohttp.ClientTimeout = ...,
+        allow_redirects: bool = ...,
+    ) -> AbstractAsyncContextManager[Reply]: ...
+
+    def get(
+        self,
+        url: str,
+        *,
+        params: dict[str, str] = ...,
+        headers: dict[str, str] = ...,
+        timeout: aiohttp.ClientTimeout = ...,
+        allow_redirects: bool = ...,
+    ) -> AbstractAsyncContextManager[Reply]: ...
 
 
 def chat_headers(creds: Credentials, accept: str) -> dict[str, str]:
@@ -64,7 +125,7 @@ class Challenged(ChallengeError):
     """Internal signal: a request with stored credentials met a challenge again."""
 
 
-def reply_kind(resp: aiohttp.ClientResponse) -> str:
+def reply_kind(resp: Reply) -> str:
     """``stream``, ``json`` or ``other`` from the Content-Type (the plugin sets it reliably)."""
     ctype = resp.headers.get("Content-Type", "").lower()
     if "text/event-stream" in ctype:
@@ -74,7 +135,7 @@ def reply_kind(resp: aiohttp.ClientResponse) -> str:
     return "other"
 
 
-async def read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+async def read_limited(resp: Reply, limit: int) -> bytes:
     body = bytearray()
     async for chunk in resp.content.iter_chunked(65536):
         body += chunk
@@ -85,7 +146,7 @@ async def read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes:
     return bytes(body)
 
 
-async def read_json(resp: aiohttp.ClientResponse) -> Any:
+async def read_json(resp: Reply) -> Any:
     """The reply as JSON, or None for WordPress's bare ``0`` / ``-1`` answers."""
     body = await read_limited(resp, MAX_JSON_BYTES)
     try:
@@ -97,7 +158,7 @@ async def read_json(resp: aiohttp.ClientResponse) -> Any:
         ) from None
 
 
-async def check_not_page(resp: aiohttp.ClientResponse, what: str) -> None:
+async def check_not_page(resp: Reply, what: str) -> None:
     """Raise the right error when ``resp`` is an HTML page (or junk) where a reply was due.
 
     This is the original client's silent failure — a challenge page with

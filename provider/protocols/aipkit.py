@@ -18,10 +18,11 @@ import string
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from provider.protocols._common import (
     NonceRejected,
+    Session,
     chat_headers,
     check_not_page,
     cut_short,
@@ -42,9 +43,6 @@ from scraper.errors import (
     UpstreamError,
 )
 
-if TYPE_CHECKING:  # imported by the first request, not by `import provider`
-    from scraper.http import Client
-
 log = logging.getLogger(__name__)
 
 _ALNUM = string.ascii_letters + string.digits
@@ -54,7 +52,7 @@ NONCE_HINTS = ("security check", "nonce", "session has expired")
 
 
 async def cache_message(
-    client: Client, creds: Credentials, prompt: str, *, read_timeout: float
+    client: Session, creds: Credentials, prompt: str, *, read_timeout: float
 ) -> str:
     """Step 1: hand the message to the site; returns its one-time cache key."""
     msg_id = f"aipkit-client-msg-{creds.bot_id}-{int(time.time() * 1000)}-" + "".join(
@@ -114,7 +112,7 @@ def stream_params(creds: Credentials, cache_key: str) -> dict[str, str]:
 
 
 async def chat(
-    client: Client, creds: Credentials, prompt: str, *, read_timeout: float
+    client: Session, creds: Credentials, prompt: str, *, read_timeout: float
 ) -> AsyncIterator[str]:
     """Send ``prompt``; yield the answer's text as it streams in."""
     cache_key = await cache_message(client, creds, prompt, read_timeout=read_timeout)
@@ -206,7 +204,7 @@ def error_from(text: str) -> Exception:
     return UpstreamError(f"the site reported an error: {short!r}")
 
 
-async def new_nonce(client: Client, creds: Credentials, *, read_timeout: float) -> str | None:
+async def new_nonce(client: Session, creds: Credentials, *, read_timeout: float) -> str | None:
     """A fresh nonce from ``aipkit_get_frontend_chat_nonce`` (as the plugin's script asks),
     or None when the site will not give one (then the page is read again)."""
     async with client.post(

@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from provider.protocols._common import (
     NonceRejected,
+    Session,
     chat_headers,
     check_not_page,
     cut_short,
@@ -33,9 +34,6 @@ from scraper.errors import (
     QuotaExceededError,
     UpstreamError,
 )
-
-if TYPE_CHECKING:  # imported by the first request, not by `import provider`
-    from scraper.http import Client
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +63,7 @@ def form(creds: Credentials, prompt: str) -> dict[str, str]:
 
 
 async def chat(
-    client: Client, creds: Credentials, prompt: str, *, read_timeout: float
+    client: Session, creds: Credentials, prompt: str, *, read_timeout: float
 ) -> AsyncIterator[str]:
     """Send ``prompt``; yield the answer's text as it streams in."""
     async with client.post(

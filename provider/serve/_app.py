@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from provider._browsers import WarmBrowser
 from provider._provider import ChatgptFree
 from provider.serve._routes import ROUTES
-from provider.serve._state import STATE, ServerState
+from provider.serve._state import BROWSER_IDLE_SECONDS, STATE, ServerState
 from provider.serve._wire import APIError, _as_api_error
 from scraper.errors import InvalidInputError
 
@@ -66,10 +67,20 @@ def make_app(
     app = web.Application(
         middlewares=[_errors_middleware, _auth_middleware], client_max_size=MAX_BODY_BYTES
     )
+    browsers = WarmBrowser(idle_timeout=BROWSER_IDLE_SECONDS)
     app[STATE] = ServerState(
-        provider=provider_class, api_key=api_key or None, timeout=timeout, proxy=proxy
+        provider=provider_class,
+        api_key=api_key or None,
+        timeout=timeout,
+        proxy=proxy,
+        browsers=browsers,
     )
     app.add_routes(ROUTES)
+
+    async def close_browsers(_: web.Application) -> None:
+        await browsers.aclose()
+
+    app.on_cleanup.append(close_browsers)
     return app
 
 

@@ -110,6 +110,7 @@ async def health(request: web.Request) -> web.Response:
                 "expires_at": _iso(creds.expires_at),
                 "expires_in_seconds": round(creds.expires_at - now, 1),
                 "clearance": any(c.name == "cf_clearance" for c in creds.cookies),
+                "transport": creds.transport,
             }
         )
     return web.json_response(
@@ -142,7 +143,10 @@ async def _upstream(state: ServerState, chat: ChatRequest) -> AsyncIterator[Asyn
     state.in_flight += 1
     state.served += 1
     try:
-        yield chunks
+        # The chat's browser, if its site needs the browser transport, is the server's
+        # warm one (the generator runs in this task, inside this block).
+        with state.browsers.use() if state.browsers else contextlib.nullcontext():
+            yield chunks
     finally:
         try:
             aclose = getattr(chunks, "aclose", None)

@@ -7,7 +7,11 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from provider._browsers import WarmBrowser
 from provider._provider import ChatgptFree
+
+#: A warm browser (browser transport) nobody chatted through for this long is closed.
+BROWSER_IDLE_SECONDS = 300.0
 
 
 @dataclass
@@ -22,6 +26,9 @@ class ServerState:
     #: Upstream chats open right now (a client that hung up must bring it back down).
     in_flight: int = 0
     served: int = 0
+    #: The browser transport's warm browsers: one per (site, proxy) while the site
+    #: needs it, shared by concurrent chats, closed when idle or with the app.
+    browsers: WarmBrowser | None = None
 
 
 STATE = web.AppKey("provider.serve.state", ServerState)
