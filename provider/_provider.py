@@ -22,7 +22,7 @@ from provider.protocols import (
     aipkit,
     legacy,
 )
-from provider.store import CredentialStore, store_for
+from provider.store import Store, store_for
 from scraper.credentials import Cookie, Credentials
 from scraper.errors import (
     ChallengeError,
@@ -72,7 +72,8 @@ class ChatgptFree:
     holding the chat), ``chat_path`` (the page tried first when ``url`` is a
     bare origin), ``bot_id`` (pick one bot on a page with several),
     ``browser`` (``auto``: only for a challenge; ``never``; ``always``) and
-    ``cache_dir`` (default ``$PROVIDER_CACHE_DIR`` or the user cache dir).
+    ``cache_dir`` (default ``$PROVIDER_CACHE_DIR`` or the user cache dir) and
+    ``store`` (a Redis URL shared by a fleet; default ``$PROVIDER_STORE``, else files).
     """
 
     url: ClassVar[str] = "https://chatgptfree.ai"
@@ -86,6 +87,8 @@ class ChatgptFree:
     bot_id: ClassVar[int | None] = None
     browser: ClassVar[BrowserMode] = "auto"
     cache_dir: ClassVar[str | Path | None] = None
+    #: ``redis://…`` / ``rediss://…``: share credentials with a fleet (default ``$PROVIDER_STORE``).
+    store: ClassVar[str | None] = None
 
     # -- the original contract ---------------------------------------------------------
 
@@ -128,7 +131,7 @@ class ChatgptFree:
         read_timeout = _check_timeout(timeout)
         caller_cookies = _check_cookies(cookies, cls.url)
         target = cls.target(proxy)
-        store = store_for(cls.cache_dir)
+        store = store_for(cls.cache_dir, cls.store)
         deadline = Deadline(read_timeout)
 
         creds = await cls._credentials(store, target, deadline, caller_cookies)
@@ -178,7 +181,7 @@ class ChatgptFree:
     def stored_credentials(cls, proxy: str | None = None) -> Credentials | None:
         """What the store holds for this site and proxy (fresh or not), without any request."""
         target = cls.target(proxy)
-        return store_for(cls.cache_dir).get(target.site, target.proxy_key)
+        return store_for(cls.cache_dir, cls.store).get(target.site, target.proxy_key)
 
     @classmethod
     async def refresh_credentials(
@@ -200,8 +203,8 @@ class ChatgptFree:
         ('aipkit', 'http')
         """
         target = cls.target(proxy)
-        store = store_for(cls.cache_dir)
-        current = store.get(target.site, target.proxy_key)
+        store = store_for(cls.cache_dir, cls.store)
+        current = await store.load(target.site, target.proxy_key)
         if current is not None and current.fresh() and not force:
             return current
         return await cls._refresh(
@@ -223,12 +226,12 @@ class ChatgptFree:
     @classmethod
     async def _credentials(
         cls,
-        store: CredentialStore,
+        store: Store,
         target: Target,
         deadline: Deadline,
         caller_cookies: tuple[Cookie, ...],
     ) -> Credentials:
-        creds = store.get(target.site, target.proxy_key)
+        creds = await store.load(target.site, target.proxy_key)
         if creds is not None and creds.fresh():
             return creds
         return await cls._refresh(store, target, deadline, caller_cookies, stale=creds)
@@ -236,7 +239,7 @@ class ChatgptFree:
     @classmethod
     async def _refresh(
         cls,
-        store: CredentialStore,
+        store: Store,
         target: Target,
         deadline: Deadline,
         caller_cookies: tuple[Cookie, ...],

@@ -31,6 +31,8 @@ EXIT_USAGE = 2
 ENVIRONMENT = """\
 environment:
   PROVIDER_CACHE_DIR   folder of the credential store (default: the user cache dir)
+  PROVIDER_STORE       redis://[user:password@]host:port/db (or rediss://): share the
+                       credentials with a fleet through Redis (--store overrides it)
   PROVIDER_BROWSER     path to a Chromium binary for the browser fallback"""
 
 SANDBOX_WORDS = {"aipkit", "legacy", "challenge", "hard-block", "rate-limit"}
@@ -78,6 +80,12 @@ def add_common(p: argparse.ArgumentParser, *, many_urls: bool = False) -> None:
         "--cache-dir",
         metavar="DIR",
         help="credential store folder (default: $PROVIDER_CACHE_DIR or the user cache dir)",
+    )
+    p.add_argument(
+        "--store",
+        metavar="URL",
+        help="credential store shared by a fleet: redis://[user:password@]host:port/db or "
+        "rediss://…; 'file' for the file store (default: $PROVIDER_STORE, else files)",
     )
     p.add_argument(
         "--sandbox",
@@ -141,6 +149,8 @@ def provider_class(url: str, args: argparse.Namespace) -> type[ChatgptFree]:
     attrs: dict[str, Any] = {"url": url, "browser": args.browser}
     if args.cache_dir:
         attrs["cache_dir"] = Path(args.cache_dir)
+    if getattr(args, "store", None):
+        attrs["store"] = args.store
     return type("Site", (ChatgptFree,), attrs)
 
 
@@ -227,6 +237,10 @@ async def _checked(
 ) -> int:
     if args.cache_dir is not None:
         os.environ["PROVIDER_CACHE_DIR"] = args.cache_dir
+    if getattr(args, "store", None) and args.store.strip().lower() != "file":
+        from provider.redis_store import parse_url
+
+        parse_url(args.store, "--store")  # a bad URL is a usage error before any work
     return await main(args)
 
 

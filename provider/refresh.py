@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from provider import cli
-from provider.store import store_for
+from provider._provider import ChatgptFree
+from provider.store import export_to, import_from, store_for
 from scraper.credentials import Credentials
 from scraper.errors import InvalidInputError, ProviderError
 
@@ -89,7 +90,9 @@ async def refresh(args: argparse.Namespace) -> int:
     if args.import_file:
         if args.url or args.sandbox or args.export or args.force:
             raise InvalidInputError("--import stores a file and contacts no site: use it alone")
-        imported = store_for(args.cache_dir).import_from(Path(args.import_file))
+        imported = await import_from(
+            store_for(args.cache_dir, args.store), Path(args.import_file)
+        )
         rows = [describe(c) | {"ok": True} for c in imported]
         _report(args, rows, f"imported {len(rows)} credential set(s) from {args.import_file}")
         return cli.EXIT_OK
@@ -99,7 +102,7 @@ async def refresh(args: argparse.Namespace) -> int:
             provider = cli.provider_class(url, args)
             cli.status(f"refreshing {url}")
             start = time.monotonic()
-            before = provider.stored_credentials(args.proxy)
+            before = await _stored(provider, args.proxy)
             try:
                 creds = await provider.refresh_credentials(
                     args.proxy, timeout=args.timeout, force=args.force
@@ -129,7 +132,7 @@ async def refresh(args: argparse.Namespace) -> int:
         cli.clear_status()
         exported = None
         if args.export:
-            exported = store_for(args.cache_dir).export_to(Path(args.export))
+            exported = await export_to(store_for(args.cache_dir, args.store), Path(args.export))
     summary = (
         f"exported {exported} credential set(s) to {args.export} (mode 0600)"
         if (exported is not None)
@@ -137,6 +140,12 @@ async def refresh(args: argparse.Namespace) -> int:
     )
     _report(args, rows, summary)
     return cli.EXIT_OK if all(r["ok"] for r in rows) else cli.EXIT_FAILURE
+
+
+async def _stored(provider: type[ChatgptFree], proxy: str | None) -> Credentials | None:
+    """What the store holds now (a shared store is asked, not this process's memory)."""
+    target = provider.target(proxy)
+    return await store_for(provider.cache_dir, provider.store).load(target.site, target.proxy_key)
 
 
 def _report(args: argparse.Namespace, rows: list[dict[str, Any]], summary: str | None) -> None:

@@ -93,8 +93,13 @@ class Credentials:
         try:
             if data.get("format", FORMAT_VERSION) != FORMAT_VERSION:
                 raise ValueError(f"unknown format {data.get('format')!r}")
-            fields = {k: v for k, v in data.items() if k != "format"}
-            cookies = tuple(Cookie(**c) for c in fields.pop("cookies", []))
+            # Keys a newer version added are skipped, so hosts of mixed versions
+            # can share one store (files or Redis) without refusing each other's entries.
+            fields = {k: v for k, v in data.items() if k in _FIELDS}
+            cookies = tuple(
+                Cookie(**{k: v for k, v in c.items() if k in _COOKIE_FIELDS})
+                for c in fields.pop("cookies", [])
+            )
             creds = cls(**fields, cookies=cookies)
             if creds.generation not in ("legacy", "aipkit") or creds.source not in (
                 "http",
@@ -107,6 +112,10 @@ class Credentials:
             return creds
         except (TypeError, ValueError, AttributeError) as exc:
             raise ProtocolError(f"stored credentials are malformed ({exc})") from None
+
+
+_FIELDS = frozenset(Credentials.__dataclass_fields__)
+_COOKIE_FIELDS = frozenset(Cookie.__dataclass_fields__)
 
 
 def expiry(obtained_at: float, cookies: tuple[Cookie, ...] | list[Cookie]) -> float:
