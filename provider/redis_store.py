@@ -203,9 +203,9 @@ class RedisStore(SingleFlight):
         self._links: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Link] = (
             weakref.WeakKeyDictionary()
         )
-        self._flights: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[str, _Flight]
-        ] = weakref.WeakKeyDictionary()
+        self._flights: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Flight]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._down_until = 0.0
         self._down = False
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -328,9 +328,11 @@ class RedisStore(SingleFlight):
         link = self._link()
         await self._listening(link, deadline)
         hit = self._local.get(key)
-        skip = (hit.raw if hit is not None and _same(hit.creds, stale) else encode(stale)) if (
-            stale is not None
-        ) else b""
+        skip = (
+            (hit.raw if hit is not None and _same(hit.creds, stale) else encode(stale))
+            if (stale is not None)
+            else b""
+        )
         token = secrets.token_hex(16)
         waited = False
         while True:
@@ -346,8 +348,10 @@ class RedisStore(SingleFlight):
                 self._back()
                 if kind == _FOUND:
                     creds = self._remember(key, value)
-                    if creds is not None and creds.fresh() and (
-                        stale is None or not _same(creds, stale)
+                    if (
+                        creds is not None
+                        and creds.fresh()
+                        and (stale is None or not _same(creds, stale))
                     ):
                         return creds
                     skip = value  # wanting: look past it to the lock
@@ -415,9 +419,7 @@ class RedisStore(SingleFlight):
         while True:
             await asyncio.sleep(self.lock_ms / 3000)
             try:
-                held = await bounded(
-                    link.extend(keys=[lock_name(key)], args=[token, self.lock_ms])
-                )
+                held = await bounded(link.extend(keys=[lock_name(key)], args=[token, self.lock_ms]))
             except RedisError as exc:
                 log.debug("could not extend the refresh lock: %s", type(exc).__name__)
                 continue
