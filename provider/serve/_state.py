@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from provider._provider import ChatgptFree
+from provider.serve._metrics import ServerMetrics
 
 
 @dataclass
@@ -22,6 +23,10 @@ class ServerState:
     #: Upstream chats open right now (a client that hung up must bring it back down).
     in_flight: int = 0
     served: int = 0
+    metrics: ServerMetrics = field(default_factory=ServerMetrics)
+
+    def __post_init__(self) -> None:
+        self.metrics.count_in_flight(lambda: self.in_flight)
 
 
 STATE = web.AppKey("provider.serve.state", ServerState)
