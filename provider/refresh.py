@@ -3,7 +3,8 @@
 Obtains fresh credentials (over plain HTTP, or in headless Chromium when the
 site puts up a challenge) and stores them, so later library calls skip the
 scraping and the browser. ``--export`` / ``--import`` carry them to a host
-that cannot run a browser itself.
+that cannot run a browser itself; ``--store redis://…`` warms a whole fleet
+that shares one Redis.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ EXAMPLES = """\
   python -m provider.refresh --browser always --export creds.json   # on a host with Chromium
   python -m provider.refresh --import creds.json                    # on the host that chats
   python -m provider.refresh --sandbox challenge                    # try it offline
+  python -m provider.refresh --store redis://10.0.0.5:6379/0        # warm a whole fleet
 
 --export writes SECRETS (nonces and cookies, a bot-protection clearance among
 them) to FILE with mode 0600: move it like a password. A clearance only works
