@@ -64,6 +64,8 @@ async def warm(runs: int, log: Callable[[str], None]) -> tuple[list[Row], dict[s
         for turn in range(runs):
             for name, provider in rotate(sides, turn):
                 samples[name].append(await _first_chunk(provider))
+        for store in (store_for(Path(tmp) / "r", redis.url), no_cache):
+            await store.aclose()  # before redis-server stops: no outage to report
     ms = {name: median(values) * 1000 for name, values in samples.items()}
     rows = [
         Row(

@@ -114,6 +114,9 @@ class Store(Protocol):
 
     async def restore(self, entries: list[tuple[str, Credentials]]) -> None: ...
 
+    async def aclose(self) -> None:
+        """Close this event loop's connections, if the backend has any."""
+
 
 @dataclass
 class _Cached:
@@ -349,6 +352,9 @@ class CredentialStore(SingleFlight):
     async def restore(self, entries: list[tuple[str, Credentials]]) -> None:
         """Store entries under the keys they came with (an ``--import``)."""
         self.put_keyed(entries)
+
+    async def aclose(self) -> None:
+        """Nothing to close: files are opened per operation."""
 
     def put_keyed(self, entries: list[tuple[str, Credentials]]) -> None:
         for key, creds in entries:
