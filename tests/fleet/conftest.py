@@ -13,6 +13,8 @@ import json
 import os
 import signal
 import sys
+import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +25,10 @@ import pytest
 from tests.fleet.redis_server import RedisServer, redis_server
 
 HOST = Path(__file__).with_name("host.py")
+#: In every host's environment, inherited by its Playwright driver and Chromium:
+#: how a host's leftovers are found after it was SIGKILLed (they are re-parented
+#: to init, so the process tree no longer leads to them).
+MARK_ENV = "FLEET_TEST_MARK"
 #: Start-up (imports) and one round of chats, each; generous for a loaded machine.
 STEP_SECONDS = 120.0
 
@@ -59,16 +65,38 @@ class Host:
             self.process.send_signal(signal.SIGKILL)
 
 
+def marked(mark: str) -> list[int]:
+    """Live processes whose environment carries ``MARK_ENV=mark`` (ours by construction)."""
+    needle = f"{MARK_ENV}={mark}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            if needle in Path(f"/proc/{entry}/environ").read_bytes().split(b"\0"):
+                found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
 @dataclass
 class Fleet:
     tmp: Path
     hosts: list[Host] = field(default_factory=list)
+    mark: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: what stop() had to end itself (should stay empty)
+    leftovers: list[int] = field(default_factory=list)
 
     async def start(self, site: str, store: str, *args: str, count: int = 1) -> list[Host]:
         started = []
         for _ in range(count):
             name = f"host{len(self.hosts)}"
-            env = {**os.environ, "PROVIDER_CACHE_DIR": str(self.tmp / name)}
+            env = {
+                **os.environ,
+                "PROVIDER_CACHE_DIR": str(self.tmp / name),
+                MARK_ENV: self.mark,
+            }
             env.pop("PROVIDER_STORE", None)
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -92,6 +120,15 @@ class Fleet:
             if host.process.returncode is None:
                 host.kill()
                 await asyncio.wait_for(host.process.wait(), 30)
+        # A killed host's Playwright driver and Chromium: give them a moment to go
+        # by themselves, then end what is left (found by our mark, never by name).
+        deadline = time.monotonic() + 5
+        while (left := marked(self.mark)) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.leftovers = left
 
 
 @pytest.fixture
