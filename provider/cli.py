@@ -237,10 +237,14 @@ async def _checked(
 ) -> int:
     if args.cache_dir is not None:
         os.environ["PROVIDER_CACHE_DIR"] = args.cache_dir
-    if getattr(args, "store", None) and args.store.strip().lower() != "file":
+    # A bad store URL is a usage error before any work, not an error per chat.
+    given, setting = getattr(args, "store", None), "--store"
+    if not given:
+        given, setting = os.environ.get("PROVIDER_STORE"), "PROVIDER_STORE"
+    if given and given.strip().lower() != "file":
         from provider.redis_store import parse_url
 
-        parse_url(args.store, "--store")  # a bad URL is a usage error before any work
+        parse_url(given.strip(), setting)
     return await main(args)
 
 

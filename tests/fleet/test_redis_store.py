@@ -241,3 +241,17 @@ def test_a_bad_store_option_is_a_usage_error_naming_it(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "--store" in result.stderr and "hunter2" not in result.stderr + result.stdout
+    from_env = subprocess.run(
+        [sys.executable, "-m", "provider.serve", "--port", "0", "--sandbox"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PROVIDER_CACHE_DIR": str(tmp_path),
+            ENV_STORE: "rediss://u:hunter2@h:6379/x",
+        },
+    )
+    assert from_env.returncode == 2  # refused at start, not on every request
+    assert ENV_STORE in from_env.stderr and "hunter2" not in from_env.stderr + from_env.stdout
