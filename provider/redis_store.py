@@ -559,8 +559,26 @@ class RedisStore(SingleFlight):
                 type(exc).__name__,
                 self.files.folder,
             )
-        for link in list(self._links.values()):
-            link.wake()
+        self._discard_links()
+
+    def _discard_links(self) -> None:
+        """Forget every loop's connections: after a failure their sockets may be dead,
+        and a pooled dead socket would fail its next command even once Redis is back."""
+        links = list(self._links.items())
+        self._links.clear()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        for owner, link in links:
+            link.wake()  # whoever waits on this link's news: look again (and fall back)
+            if owner is not loop or loop is None:
+                continue  # another loop's sockets: closed with that loop
+            if link.listener is not None and link.listener is not asyncio.current_task():
+                link.listener.cancel()
+            task = loop.create_task(_close(link.client), name="close a Redis client")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def _back(self) -> None:
         if self._down:
@@ -576,6 +594,11 @@ async def bounded(command: Awaitable[T]) -> T:
             return await command
     except TimeoutError:
         raise RedisTimeoutError("Redis did not answer in time") from None
+
+
+async def _close(client: aioredis.Redis) -> None:
+    with contextlib.suppress(Exception):
+        await client.aclose()
 
 
 def _settle(reads: dict[str, asyncio.Future[Any]], key: str, done: Any) -> None:

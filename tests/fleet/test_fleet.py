@@ -10,7 +10,7 @@ import pytest
 import redis as redis_sync
 
 import sandbox
-from provider import ChatgptFree
+from provider import ChatgptFree, redis_store
 from provider.redis_store import entry_name, lock_name
 from provider.store import entry_key
 from tests.fleet.conftest import Fleet
@@ -120,3 +120,32 @@ async def test_redis_killed_mid_run_every_chat_still_answers(
             assert "file store" in unreachable[0]
         # The fallback started warm: the mirror of what Redis held, no page read again.
         assert site.hits["GET /chat/"] == 1
+
+
+async def test_redis_restarted_empty_costs_the_fleet_one_refresh(
+    redis: RedisServer, fleet: Fleet
+) -> None:
+    async with sandbox.running() as site:
+        hosts = await fleet.start(
+            site.url,
+            redis.url,
+            "--chats",
+            "10",
+            "--rounds",
+            "3",
+            "--local-seconds",
+            "0",
+            count=3,
+        )
+        _assert_all_answered(await _all_go(hosts), 10)
+        assert site.hits["GET /chat/"] == 1
+        redis.kill()
+        redis.start()  # the same port, empty
+        _assert_all_answered(await _all_go(hosts), 10)  # files meanwhile, or Redis again
+        # Past the retry interval every host is back on Redis, which refreshed once.
+        await asyncio.sleep(redis_store.RETRY_SECONDS + 0.5)
+        _assert_all_answered(await _all_go(hosts), 10)
+        assert site.hits["GET /chat/"] == 2  # one page read after the restart, fleet-wide
+        client = redis_sync.Redis.from_url(redis.url)
+        assert len(client.keys("chatgptfree:*:creds")) == 1
+        client.close()
