@@ -32,6 +32,18 @@ def _assert_all_answered(results: list[dict], chats: int) -> None:  # type: igno
         assert result["answers"] == chats
 
 
+async def _uncached_hosts(
+    fleet: Fleet, site: str, store: str, *, chats: int, rounds: int, count: int
+) -> list:  # type: ignore[type-arg]
+    """Hosts whose every chat asks Redis (their short in-process cache off)."""
+    return await fleet.start(
+        site,
+        store,
+        *("--chats", str(chats), "--rounds", str(rounds), "--local-seconds", "0"),
+        count=count,
+    )
+
+
 async def test_a_cold_fleet_reads_the_page_once(redis: RedisServer, fleet: Fleet) -> None:
     async with sandbox.running() as site:
         hosts = await fleet.start(site.url, redis.url, "--chats", str(CHATS), count=HOSTS)
@@ -98,18 +110,8 @@ async def test_redis_killed_mid_run_every_chat_still_answers(
     redis: RedisServer, fleet: Fleet
 ) -> None:
     async with sandbox.running() as site:
-        # --local-seconds 0: every chat asks Redis, so the second round meets the dead one.
-        hosts = await fleet.start(
-            site.url,
-            redis.url,
-            "--chats",
-            "20",
-            "--rounds",
-            "2",
-            "--local-seconds",
-            "0",
-            count=2,
-        )
+        # Every chat asks Redis, so the second round meets the dead one.
+        hosts = await _uncached_hosts(fleet, site.url, redis.url, chats=20, rounds=2, count=2)
         _assert_all_answered(await _all_go(hosts), 20)
         redis.kill()
         results = await _all_go(hosts)
@@ -126,17 +128,7 @@ async def test_redis_restarted_empty_costs_the_fleet_one_refresh(
     redis: RedisServer, fleet: Fleet
 ) -> None:
     async with sandbox.running() as site:
-        hosts = await fleet.start(
-            site.url,
-            redis.url,
-            "--chats",
-            "10",
-            "--rounds",
-            "3",
-            "--local-seconds",
-            "0",
-            count=3,
-        )
+        hosts = await _uncached_hosts(fleet, site.url, redis.url, chats=10, rounds=3, count=3)
         _assert_all_answered(await _all_go(hosts), 10)
         assert site.hits["GET /chat/"] == 1
         redis.kill()
