@@ -117,7 +117,7 @@ async def test_redis_killed_mid_run_every_chat_still_answers(
         results = await _all_go(hosts)
         _assert_all_answered(results, 20)
         for result in results:
-            unreachable = [w for w in result["warnings"] if "unreachable" in w]
+            unreachable = [w for w in result["warnings"] if "is unreachable" in w]
             assert len(unreachable) == 1, result["warnings"]  # one warning, not one per chat
             assert "file store" in unreachable[0]
         # The fallback started warm: the mirror of what Redis held, no page read again.

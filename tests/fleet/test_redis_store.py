@@ -181,7 +181,7 @@ async def test_an_outage_falls_back_to_files_with_one_warning_and_redis_is_used_
         for _ in range(5):
             assert await store.load(SITE, "") == first  # the mirror in the file store
             await asyncio.sleep(0.1)
-    assert caplog.text.count("unreachable") == 1
+    assert caplog.text.count("is unreachable") == 1
     assert str(store.files.folder) in caplog.text
     redis.start()  # back, empty (as after a restart)
     second = make(nonce="n-redis-06")
@@ -255,3 +255,25 @@ def test_a_bad_store_option_is_a_usage_error_naming_it(tmp_path: Path) -> None:
     )
     assert from_env.returncode == 2  # refused at start, not on every request
     assert ENV_STORE in from_env.stderr and "hunter2" not in from_env.stderr + from_env.stdout
+
+
+async def test_redis_unreachable_at_start_the_file_store_serves_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from provider import _metrics
+    from tests.fleet.redis_server import free_port
+
+    fallbacks = _metrics.STORE_FALLBACKS._value.get()
+    store = host(tmp_path, f"redis://:hunter2@127.0.0.1:{free_port()}/0", "h")  # nobody there
+    creds = make(nonce="n-redis-08")
+    calls: list[str] = []
+    with caplog.at_level(logging.WARNING, logger="provider.redis_store"):
+        assert await store.load(SITE, "") is None
+        got = await store.refresh(SITE, "", counting_fetch(creds, calls), deadline=Deadline(5))
+        assert await store.load(SITE, "") == creds
+    assert got == creds and calls == [""]
+    assert store.files.get(SITE, "") == creds  # kept by the file store
+    assert caplog.text.count("is unreachable") == 1
+    assert "hunter2" not in caplog.text
+    assert _metrics.STORE_FALLBACKS._value.get() > fallbacks
+    await store.aclose()
