@@ -277,3 +277,20 @@ async def test_redis_unreachable_at_start_the_file_store_serves_with_one_warning
     assert "hunter2" not in caplog.text
     assert _metrics.STORE_FALLBACKS._value.get() > fallbacks
     await store.aclose()
+
+
+async def test_only_the_holder_releases_the_lock(
+    hosts: list[rs.RedisStore], redis: RedisServer
+) -> None:
+    # Holder "a" overran its lock; "b" holds it now. a's release must leave b's lock alone.
+    link = hosts[0]._link()
+    name = rs.lock_name(entry_key(SITE, ""))
+    client = redis_sync.Redis.from_url(redis.url)
+    client.set(name, "token-b", px=60_000)
+    released = await link.compare_and_delete(keys=[name], args=["token-a", "x", rs.CHANNEL])
+    assert released == 0 and client.get(name) == b"token-b"
+    extended = await link.extend(keys=[name], args=["token-a", 1])
+    assert extended == 0 and client.pttl(name) > 1000  # nor extend it
+    assert await link.compare_and_delete(keys=[name], args=["token-b", "x", rs.CHANNEL]) == 1
+    assert not client.exists(name)
+    client.close()
