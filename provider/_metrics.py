@@ -1,40 +1,35 @@
-"""The library's own counters, in a Prometheus registry of their own.
+"""The library's own counts: credential refreshes, single-flight waits, store fallbacks.
 
-Every store (file or Redis) counts into them, whoever calls it; ``GET /metrics``
-of :mod:`provider.serve` serves them beside the server's own. Imported when a
-refresh first runs, not with the library: a warm chat never touches them.
+Plain numbers, process-wide, counted by every store (file or Redis) whoever
+calls it; ``GET /metrics`` of :mod:`provider.serve` exports them in Prometheus
+format beside the server's own. Counting costs a dict update, and the library
+never imports prometheus-client itself (its import alone takes ~0.1 s).
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from collections import Counter
+from dataclasses import dataclass, field
 
 from scraper.errors import BrowserError, ChallengeError
 
-REGISTRY = CollectorRegistry(auto_describe=True)
 
-REFRESHES = Counter(
-    "provider_credential_refreshes",
-    "Credential refreshes that ran (a page read over HTTP, or a browser solve), by outcome",
-    ["source", "outcome"],
-    registry=REGISTRY,
-)
-SINGLE_FLIGHT_WAITS = Counter(
-    "provider_single_flight_waits",
-    "Calls that waited for a refresh already running: in this process (task) or in another "
-    "process or host (lock)",
-    ["scope"],
-    registry=REGISTRY,
-)
-STORE_FALLBACKS = Counter(
-    "provider_store_fallbacks",
-    "Store operations served by the file store because Redis was unreachable",
-    registry=REGISTRY,
-)
+@dataclass
+class Counts:
+    #: (source, outcome) → refreshes that ran: source http / browser, outcome ok / error / cancelled
+    refreshes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: scope → calls that waited on a refresh already running: task (this process),
+    #: lock (another process or host)
+    single_flight_waits: Counter[str] = field(default_factory=Counter)
+    #: store operations the file store served because Redis was unreachable
+    store_fallbacks: int = 0
+
+
+COUNTS = Counts()
 
 
 def refreshed(source: str) -> None:
-    REFRESHES.labels(source=source, outcome="ok").inc()
+    COUNTS.refreshes[(source, "ok")] += 1
 
 
 def refresh_failed(exc: BaseException) -> None:
@@ -42,4 +37,12 @@ def refresh_failed(exc: BaseException) -> None:
     # or challenge error means the browser ran, anything else stopped at HTTP.
     source = "browser" if isinstance(exc, BrowserError | ChallengeError) else "http"
     outcome = "error" if isinstance(exc, Exception) else "cancelled"
-    REFRESHES.labels(source=source, outcome=outcome).inc()
+    COUNTS.refreshes[(source, outcome)] += 1
+
+
+def waited(scope: str) -> None:
+    COUNTS.single_flight_waits[scope] += 1
+
+
+def fell_back() -> None:
+    COUNTS.store_fallbacks += 1

@@ -360,7 +360,7 @@ class RedisStore(SingleFlight):
                     return await self._fetch_holding(link, key, token, proxy, fetch)
                 if not waited:
                     waited = True
-                    _metrics.SINGLE_FLIGHT_WAITS.labels(scope="lock").inc()
+                    _metrics.waited("lock")
                 # Woken by news of the entry, or when the holder's lock is due
                 # to expire (a holder that died never sends news).
                 left_ms = int(value)
@@ -544,7 +544,7 @@ class RedisStore(SingleFlight):
         return not self._down or time.monotonic() >= self._down_until
 
     def _fallback(self) -> CredentialStore:
-        _metrics.STORE_FALLBACKS.inc()
+        _metrics.fell_back()
         return self.files
 
     def _failed(self, exc: BaseException) -> None:

@@ -167,7 +167,7 @@ class SingleFlight:
             flight = flights[key] = _Flight(task)
             task.add_done_callback(lambda t: _forget(flights, key, t))
         else:
-            _metrics.SINGLE_FLIGHT_WAITS.labels(scope="task").inc()
+            _metrics.waited("task")
         flight.waiters += 1
         try:
             async with deadline.within("obtaining credentials"):
@@ -434,7 +434,7 @@ class CredentialStore(SingleFlight):
                     waited = True
                     from provider import _metrics
 
-                    _metrics.SINGLE_FLIGHT_WAITS.labels(scope="lock").inc()
+                    _metrics.waited("lock")
                 deadline.remaining("waiting for another process's credential refresh")
                 await asyncio.sleep(LOCK_POLL_SECONDS)
             except OSError as exc:

@@ -1,14 +1,14 @@
 """``GET /metrics``: what the server does, in Prometheus text format (prometheus-client).
 
 Each app has its own registry (requests, first-chunk latency, chats in flight,
-errors); the library's own counters (credential refreshes, single-flight
-waits, store fallbacks, see :mod:`provider._metrics`) are process-wide and
-served beside them.
+errors); the library's own counts (credential refreshes, single-flight waits,
+store fallbacks, see :mod:`provider._metrics`) are process-wide and read at
+each scrape by a collector in that registry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -18,6 +18,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from provider import _metrics
 
@@ -49,6 +51,7 @@ class ServerMetrics:
             "Upstream chats open right now",
             registry=self.registry,
         )
+        self.registry.register(LibraryCollector())
         self.errors = Counter(
             "provider_serve_errors",
             "Errors answered (before or during a stream), by type",
@@ -65,4 +68,34 @@ class ServerMetrics:
         self.in_flight.set_function(read)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry) + generate_latest(_metrics.REGISTRY)
+        return generate_latest(self.registry)
+
+
+class LibraryCollector(Collector):
+    """The library's process-wide counts, as Prometheus counters, read at each scrape."""
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        counts = _metrics.COUNTS
+        refreshes = CounterMetricFamily(
+            "provider_credential_refreshes",
+            "Credential refreshes that ran (a page read over HTTP, or a browser solve), "
+            "by outcome",
+            labels=["source", "outcome"],
+        )
+        for (source, outcome), n in sorted(counts.refreshes.items()):
+            refreshes.add_metric([source, outcome], n)
+        yield refreshes
+        waits = CounterMetricFamily(
+            "provider_single_flight_waits",
+            "Calls that waited for a refresh already running: in this process (task) or "
+            "in another process or host (lock)",
+            labels=["scope"],
+        )
+        for scope, n in sorted(counts.single_flight_waits.items()):
+            waits.add_metric([scope], n)
+        yield waits
+        yield CounterMetricFamily(
+            "provider_store_fallbacks",
+            "Store operations served by the file store because Redis was unreachable",
+            value=counts.store_fallbacks,
+        )

@@ -263,7 +263,7 @@ async def test_redis_unreachable_at_start_the_file_store_serves_with_one_warning
     from provider import _metrics
     from tests.fleet.redis_server import free_port
 
-    fallbacks = _metrics.STORE_FALLBACKS._value.get()
+    fallbacks = _metrics.COUNTS.store_fallbacks
     store = host(tmp_path, f"redis://:hunter2@127.0.0.1:{free_port()}/0", "h")  # nobody there
     creds = make(nonce="n-redis-08")
     calls: list[str] = []
@@ -275,7 +275,7 @@ async def test_redis_unreachable_at_start_the_file_store_serves_with_one_warning
     assert store.files.get(SITE, "") == creds  # kept by the file store
     assert caplog.text.count("is unreachable") == 1
     assert "hunter2" not in caplog.text
-    assert _metrics.STORE_FALLBACKS._value.get() > fallbacks
+    assert _metrics.COUNTS.store_fallbacks > fallbacks
     await store.aclose()
 
 

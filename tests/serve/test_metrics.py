@@ -12,6 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.serve.conftest import KEY, USER, wait_until
+from tests.serve.test_command import run_python
 
 
 async def scrape(url: str, key: str | None = KEY) -> dict[str, list[Any]]:
@@ -98,3 +99,20 @@ async def test_metrics_are_behind_the_api_key(served: Callable[..., Any]) -> Non
             assert r.status == 401
     async with served(api_key=None) as s:
         assert "provider_serve_requests" in await scrape(s.server.url, key=None)
+
+
+async def test_the_library_counts_without_importing_prometheus() -> None:
+    # prometheus-client takes ~0.1 s to import: only the server may pay for it.
+    code = (
+        "import asyncio, sys, tempfile, sandbox\n"
+        "from provider import ChatgptFree, _metrics\n"
+        "async def main():\n"
+        "    async with sandbox.running() as site:\n"
+        "        cache = tempfile.mkdtemp()\n"
+        "        P = type('P', (ChatgptFree,), {'url': site.url, 'cache_dir': cache})\n"
+        "        await P.refresh_credentials(force=True)\n"
+        "asyncio.run(main())\n"
+        "print(_metrics.COUNTS.refreshes[('http', 'ok')], 'prometheus_client' in sys.modules)\n"
+    )
+    status, out = await run_python(code)
+    assert (status, out) == (0, "1 False")
