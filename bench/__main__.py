@@ -26,7 +26,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import _chat, _cold, _g4f, _imports, _parse, _serve, _transport, _wan
+from bench import _chat, _cold, _fleet, _g4f, _imports, _parse, _serve, _transport, _wan
 from bench._stats import Row, median
 
 HERE = Path(__file__).resolve().parent
@@ -43,6 +43,7 @@ NAMES = (
     "parse",
     "wan",
     "transport",
+    "fleet",
 )
 
 
@@ -338,6 +339,15 @@ async def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
         rows += got
         info["transport"] = details
         mark("transport", t0)
+    if "fleet" in only:
+        t0 = time.perf_counter()
+        got, details = await _fleet.warm(runs or (10 if quick else 40), log)
+        rows += got
+        info["fleet_warm"] = details
+        got, details = await _fleet.burst(4, 25 if quick else 100, log)
+        rows += got
+        info["fleet_burst"] = details
+        mark("fleet", t0)
     info["seconds"] = timings
     return rows, info
 

@@ -11,7 +11,7 @@ from provider._provider import ChatgptFree
 from provider.errors import *  # noqa: F403
 from provider.errors import __all__ as _errors
 from provider.prompt import format_prompt
-from provider.store import CredentialStore, store_for
+from provider.store import CredentialStore, Store, store_for
 from scraper.credentials import Cookie, Credentials
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "Cookie",
     "CredentialStore",
     "Credentials",
+    "Store",
     "WarmBrowser",
     "format_prompt",
     "store_for",

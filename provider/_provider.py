@@ -23,7 +23,7 @@ from provider.protocols import (
     aipkit,
     legacy,
 )
-from provider.store import CredentialStore, store_for
+from provider.store import Store, store_for
 from scraper.credentials import Cookie, Credentials
 from scraper.errors import (
     ChallengeError,
@@ -103,7 +103,8 @@ class ChatgptFree:
     bare origin), ``bot_id`` (pick one bot on a page with several),
     ``browser`` (``auto``: only for a challenge; ``never``; ``always``),
     ``transport`` (``auto``, ``http``, ``browser``: see :meth:`create_async_generator`),
-    ``cache_dir`` (default ``$PROVIDER_CACHE_DIR`` or the user cache dir), and
+    ``cache_dir`` (default ``$PROVIDER_CACHE_DIR`` or the user cache dir),
+    ``store`` (a Redis URL shared by a fleet; default ``$PROVIDER_STORE``, else files), and
     the connection pool's ``max_connections`` (default
     ``$PROVIDER_MAX_CONNECTIONS`` or 100) and ``keepalive_timeout`` (seconds,
     default ``$PROVIDER_KEEPALIVE_TIMEOUT`` or 60).
@@ -123,6 +124,8 @@ class ChatgptFree:
     cache_dir: ClassVar[str | Path | None] = None
     max_connections: ClassVar[int | None] = None
     keepalive_timeout: ClassVar[float | None] = None
+    #: ``redis://…`` / ``rediss://…``: share credentials with a fleet (default ``$PROVIDER_STORE``).
+    store: ClassVar[str | None] = None
 
     # -- the original contract ---------------------------------------------------------
 
@@ -172,11 +175,11 @@ class ChatgptFree:
         # A keyword in **kwargs, not a parameter: g4f's signature stays as it was.
         mode = cls._transport_mode(kwargs.get("transport"))
         target = cls.target(proxy)
-        store = store_for(cls.cache_dir)
+        store = store_for(cls.cache_dir, cls.store)
         deadline = Deadline(read_timeout)
         pool = cls.pool_config()
 
-        stored = store.get(target.site, target.proxy_key)
+        stored = await store.load(target.site, target.proxy_key)
         if mode == "browser" or (
             mode == "auto"
             and stored is not None
@@ -269,7 +272,7 @@ class ChatgptFree:
     @classmethod
     async def _chat_in_browser(
         cls,
-        store: CredentialStore,
+        store: Store,
         target: Target,
         prompt: str,
         read_timeout: float,
@@ -303,13 +306,13 @@ class ChatgptFree:
                     retried = True
                     log.info("%s: %s; reloading the page in the browser once", target.site, exc)
                     fresh = await live.reload(Deadline(read_timeout), creds)
-                    store.put(fresh, target.proxy_key)
+                    await store.save(fresh, target.proxy_key)
 
     @classmethod
     @contextlib.asynccontextmanager
     async def _live_page(
         cls,
-        store: CredentialStore,
+        store: Store,
         target: Target,
         deadline: Deadline,
         caller_cookies: tuple[Cookie, ...],
@@ -333,13 +336,13 @@ class ChatgptFree:
                 user_agent=known.user_agent if known is not None else None,
                 bot_id=cls.bot_id,
             )
-            store.put(live.credentials, target.proxy_key)
+            await store.save(live.credentials, target.proxy_key)
             return live
 
         key = (target.site, target.proxy_key)
         async with _browsers.current().page(key, opener, deadline) as live:
             if not live.credentials.fresh():  # a warm page outlived its nonce or clearance
-                store.put(await live.reload(deadline, live.credentials), target.proxy_key)
+                await store.save(await live.reload(deadline, live.credentials), target.proxy_key)
             yield live
 
     # -- credentials, for warm-up and health checks ----------------------------------------
@@ -348,7 +351,7 @@ class ChatgptFree:
     def stored_credentials(cls, proxy: str | None = None) -> Credentials | None:
         """What the store holds for this site and proxy (fresh or not), without any request."""
         target = cls.target(proxy)
-        return store_for(cls.cache_dir).get(target.site, target.proxy_key)
+        return store_for(cls.cache_dir, cls.store).get(target.site, target.proxy_key)
 
     @classmethod
     async def refresh_credentials(
@@ -376,8 +379,8 @@ class ChatgptFree:
         """
         mode = cls._transport_mode(transport)
         target = cls.target(proxy)
-        store = store_for(cls.cache_dir)
-        current = store.get(target.site, target.proxy_key)
+        store = store_for(cls.cache_dir, cls.store)
+        current = await store.load(target.site, target.proxy_key)
         if current is not None and current.fresh() and not force:
             return current
         deadline = Deadline(_check_timeout(timeout))
@@ -389,7 +392,7 @@ class ChatgptFree:
             started = time.time()
             async with cls._live_page(store, target, deadline, caller_cookies, known) as live:
                 if live.credentials.obtained_at < started:  # a warm page read them earlier
-                    store.put(await live.reload(deadline, live.credentials), target.proxy_key)
+                    await store.save(await live.reload(deadline, live.credentials), target.proxy_key)
                 return live.credentials
         creds = await cls._refresh(
             store, target, deadline, caller_cookies, stale=current, browser=browser
@@ -402,7 +405,7 @@ class ChatgptFree:
         ):
             log.info("%s refuses the browser's clearance over plain HTTP", target.site)
             creds = replace(creds, transport="browser")
-            store.put(creds, target.proxy_key)
+            await store.save(creds, target.proxy_key)
         return creds
 
     # -- the pieces ---------------------------------------------------------------------
@@ -426,7 +429,7 @@ class ChatgptFree:
     @classmethod
     async def _refresh(
         cls,
-        store: CredentialStore,
+        store: Store,
         target: Target,
         deadline: Deadline,
         caller_cookies: tuple[Cookie, ...],

@@ -31,6 +31,8 @@ EXIT_USAGE = 2
 ENVIRONMENT = """\
 environment:
   PROVIDER_CACHE_DIR   folder of the credential store (default: the user cache dir)
+  PROVIDER_STORE       redis://[user:password@]host:port/db (or rediss://): share the
+                       credentials with a fleet through Redis (--store overrides it)
   PROVIDER_BROWSER     path to a Chromium binary for the browser fallback
   HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY (or lower case, which wins)
                        the proxy when --proxy is not given, as curl reads them;
@@ -97,6 +99,12 @@ def add_common(p: argparse.ArgumentParser, *, many_urls: bool = False) -> None:
         "--cache-dir",
         metavar="DIR",
         help="credential store folder (default: $PROVIDER_CACHE_DIR or the user cache dir)",
+    )
+    p.add_argument(
+        "--store",
+        metavar="URL",
+        help="credential store shared by a fleet: redis://[user:password@]host:port/db or "
+        "rediss://…; 'file' for the file store (default: $PROVIDER_STORE, else files)",
     )
     p.add_argument(
         "--sandbox",
@@ -167,6 +175,8 @@ def provider_class(url: str, args: argparse.Namespace) -> type[ChatgptFree]:
         attrs["transport"] = args.transport
     if args.cache_dir:
         attrs["cache_dir"] = Path(args.cache_dir)
+    if getattr(args, "store", None):
+        attrs["store"] = args.store
     return type("Site", (ChatgptFree,), attrs)
 
 
@@ -255,6 +265,14 @@ async def _checked(
         os.environ["PROVIDER_CACHE_DIR"] = args.cache_dir
     if args.no_proxy:
         args.proxy = ""  # the library's "no proxy at all, despite the environment"
+    # A bad store URL is a usage error before any work, not an error per chat.
+    given, setting = getattr(args, "store", None), "--store"
+    if not given:
+        given, setting = os.environ.get("PROVIDER_STORE"), "PROVIDER_STORE"
+    if given and given.strip().lower() != "file":
+        from provider.redis_store import parse_url
+
+        parse_url(given.strip(), setting)
     return await main(args)
 
 

@@ -3,7 +3,8 @@
 Obtains fresh credentials (over plain HTTP, or in headless Chromium when the
 site puts up a challenge) and stores them, so later library calls skip the
 scraping and the browser. ``--export`` / ``--import`` carry them to a host
-that cannot run a browser itself.
+that cannot run a browser itself; ``--store redis://…`` warms a whole fleet
+that shares one Redis.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from provider import cli
-from provider.store import store_for
+from provider._provider import ChatgptFree
+from provider.store import export_to, import_from, store_for
 from scraper.credentials import Credentials
 from scraper.errors import InvalidInputError, ProviderError
 
@@ -30,6 +32,7 @@ EXAMPLES = """\
   python -m provider.refresh --import creds.json                    # on the host that chats
   python -m provider.refresh --sandbox challenge                    # try it offline
   python -m provider.refresh --no-proxy --json   # directly, despite HTTPS_PROXY & co.
+  python -m provider.refresh --store redis://10.0.0.5:6379/0        # warm a whole fleet
 
 --export writes SECRETS (nonces and cookies, a bot-protection clearance among
 them) to FILE with mode 0600: move it like a password. A clearance only works
@@ -91,7 +94,9 @@ async def refresh(args: argparse.Namespace) -> int:
     if args.import_file:
         if args.url or args.sandbox or args.export or args.force:
             raise InvalidInputError("--import stores a file and contacts no site: use it alone")
-        imported = store_for(args.cache_dir).import_from(Path(args.import_file))
+        imported = await import_from(
+            store_for(args.cache_dir, args.store), Path(args.import_file)
+        )
         rows = [describe(c) | {"ok": True} for c in imported]
         _report(args, rows, f"imported {len(rows)} credential set(s) from {args.import_file}")
         return cli.EXIT_OK
@@ -102,7 +107,7 @@ async def refresh(args: argparse.Namespace) -> int:
             via = provider.target(args.proxy)  # a bad proxy (argument or environment): exit 2
             cli.status(f"refreshing {url}")
             start = time.monotonic()
-            before = provider.stored_credentials(args.proxy)
+            before = await _stored(provider, args.proxy)
             try:
                 creds = await provider.refresh_credentials(
                     args.proxy, timeout=args.timeout, force=args.force
@@ -134,7 +139,7 @@ async def refresh(args: argparse.Namespace) -> int:
         cli.clear_status()
         exported = None
         if args.export:
-            exported = store_for(args.cache_dir).export_to(Path(args.export))
+            exported = await export_to(store_for(args.cache_dir, args.store), Path(args.export))
     summary = (
         f"exported {exported} credential set(s) to {args.export} (mode 0600)"
         if (exported is not None)
@@ -142,6 +147,12 @@ async def refresh(args: argparse.Namespace) -> int:
     )
     _report(args, rows, summary)
     return cli.EXIT_OK if all(r["ok"] for r in rows) else cli.EXIT_FAILURE
+
+
+async def _stored(provider: type[ChatgptFree], proxy: str | None) -> Credentials | None:
+    """What the store holds now (a shared store is asked, not this process's memory)."""
+    target = provider.target(proxy)
+    return await store_for(provider.cache_dir, provider.store).load(target.site, target.proxy_key)
 
 
 def _report(args: argparse.Namespace, rows: list[dict[str, Any]], summary: str | None) -> None:

@@ -12,6 +12,12 @@
 * Trouble: a corrupt or unreadable entry counts as missing, with a warning;
   a folder we cannot write makes the store work from memory only, with one
   warning. Neither ever fails a chat.
+
+Which store: this file store by default; ``PROVIDER_STORE=redis://…`` (or
+``store=`` on the provider class, ``--store`` on the commands) selects the
+fleet store of :mod:`provider.redis_store`, which shares credentials and
+single-flight between hosts and falls back to this one while Redis is away.
+Both follow :class:`Store`.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from scraper.credentials import Credentials
 from scraper.errors import ConfigurationError, InvalidInputError, ProtocolError, redact_url
@@ -36,11 +42,20 @@ from scraper.http import Deadline
 if TYPE_CHECKING:  # asyncio is imported when a refresh runs, not with the library
     import asyncio
 
-__all__ = ["CredentialStore", "default_cache_dir", "store_for"]
+__all__ = [
+    "CredentialStore",
+    "Store",
+    "default_cache_dir",
+    "export_to",
+    "import_from",
+    "store_for",
+]
 
 log = logging.getLogger(__name__)
 
 ENV_CACHE_DIR = "PROVIDER_CACHE_DIR"
+#: Which store: unset (or ``file``) for the file store, ``redis://…`` / ``rediss://…`` for Redis.
+ENV_STORE = "PROVIDER_STORE"
 FILE_VERSION = 1
 EXPORT_FORMAT = "chatgptfree-provider/credentials"
 #: How often a process waiting for another process's refresh looks at the lock.
@@ -69,6 +84,43 @@ def entry_key(site: str, proxy: str) -> str:
     return hashlib.sha256(f"{site}\n{proxy}".encode()).hexdigest()[:32]
 
 
+
+class Store(Protocol):
+    """What the provider needs from a credential store, whichever backend holds it.
+
+    ``get`` answers from what this process already knows, without waiting on
+    I/O beyond a file's stat; ``load`` may ask a server. ``refresh`` runs
+    ``fetch`` at most once for everyone waiting on (site, proxy), across
+    processes — and across hosts when the backend is shared.
+    """
+
+    def get(self, site: str, proxy: str) -> Credentials | None: ...
+
+    async def load(self, site: str, proxy: str) -> Credentials | None: ...
+
+    def invalidate(self, stale: Credentials, proxy: str) -> None: ...
+
+    async def save(self, creds: Credentials, proxy: str) -> None:
+        """Replace the entry outside a refresh (the browser transport amending its own)."""
+
+    async def refresh(
+        self,
+        site: str,
+        proxy: str,
+        fetch: Callable[[], Awaitable[Credentials]],
+        *,
+        deadline: Deadline,
+        stale: Credentials | None = None,
+    ) -> Credentials: ...
+
+    async def dump(self) -> list[tuple[str, Credentials]]: ...
+
+    async def restore(self, entries: list[tuple[str, Credentials]]) -> None: ...
+
+    async def aclose(self) -> None:
+        """Close this event loop's connections, if the backend has any."""
+
+
 @dataclass
 class _Cached:
     stamp: tuple[int, int]  # (mtime_ns, size) of the file it was read from
@@ -81,8 +133,84 @@ class _Flight:
     waiters: int = 0
 
 
+class SingleFlight:
+    """One refresh per entry at a time within a process: every task that needs the
+    same refresh awaits the same one. Each backend adds its cross-process lock in
+    ``_refresh_locked``."""
+
+    _flights: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Flight]]
+
+    async def refresh(
+        self,
+        site: str,
+        proxy: str,
+        fetch: Callable[[], Awaitable[Credentials]],
+        *,
+        deadline: Deadline,
+        stale: Credentials | None = None,
+    ) -> Credentials:
+        """Fresh credentials for (site, proxy), fetched at most once for everyone waiting.
+
+        ``stale`` is what the caller found wanting (expired, or rejected by the
+        site); anything newer that another task or process stored meanwhile is
+        used instead of fetching again.
+        """
+        import asyncio
+
+        from provider import _metrics
+
+        key = entry_key(site, proxy)
+        flights = self._flights.setdefault(asyncio.get_running_loop(), {})
+        flight = flights.get(key)
+        if flight is None or flight.task.done():
+            task = asyncio.get_running_loop().create_task(
+                self._refresh_locked(key, site, proxy, counted(fetch), deadline, stale),
+                name=f"refresh {redact_url(site)}",
+            )
+            flight = flights[key] = _Flight(task)
+            task.add_done_callback(lambda t: _forget(flights, key, t))
+        else:
+            _metrics.waited("task")
+        flight.waiters += 1
+        try:
+            async with deadline.within("obtaining credentials"):
+                return await asyncio.shield(flight.task)
+        finally:
+            flight.waiters -= 1
+            if flight.waiters == 0 and not flight.task.done():
+                # Nobody wants it any more: stop the fetch (and any browser it runs).
+                flight.task.cancel()
+
+    async def _refresh_locked(
+        self,
+        key: str,
+        site: str,
+        proxy: str,
+        fetch: Callable[[], Awaitable[Credentials]],
+        deadline: Deadline,
+        stale: Credentials | None,
+    ) -> Credentials:
+        raise NotImplementedError
+
+
+def counted(fetch: Callable[[], Awaitable[Credentials]]) -> Callable[[], Awaitable[Credentials]]:
+    """``fetch``, counted in the refresh metrics by source and outcome."""
+    from provider import _metrics
+
+    async def run() -> Credentials:
+        try:
+            creds = await fetch()
+        except BaseException as exc:
+            _metrics.refresh_failed(exc)
+            raise
+        _metrics.refreshed(creds.source)
+        return creds
+
+    return run
+
+
 @dataclass
-class CredentialStore:
+class CredentialStore(SingleFlight):
     """Credentials by (site, proxy), on disk under ``directory`` and in memory.
 
     >>> store = CredentialStore(Path("/tmp/example-cache"))  # doctest: +SKIP
@@ -207,48 +335,43 @@ class CredentialStore:
 
     # -- moving credentials between hosts ------------------------------------------------
 
-    def export_to(self, path: Path) -> int:
-        """Write every readable entry to ``path`` (mode 0600: it holds secrets); returns the count.
+    async def load(self, site: str, proxy: str) -> Credentials | None:
+        """:meth:`get`: the file store has nothing slower to ask."""
+        return self.get(site, proxy)
 
-        Entries keep their store keys, which hash the proxy URL: the other host
-        finds them under the same site and proxy without the proxy password
-        ever being written down.
-        """
-        entries = []
+    async def save(self, creds: Credentials, proxy: str) -> None:
+        """:meth:`put`, for callers that work with any store."""
+        self.put(creds, proxy)
+
+    async def dump(self) -> list[tuple[str, Credentials]]:
+        """Every readable entry with its store key, for ``--export``."""
+        return self.keyed_entries()
+
+    def keyed_entries(self) -> list[tuple[str, Credentials]]:
+        pairs = []
         with contextlib.suppress(OSError):
             for file in sorted(self.folder.glob("*.json")):
                 creds = self._read(file)
                 if creds is not None:
-                    entries.append({"key": file.stem, "credentials": creds.to_dict()})
-        payload = {"format": EXPORT_FORMAT, "version": FILE_VERSION, "entries": entries}
-        write_private(path, json.dumps(payload, indent=1).encode())
-        return len(entries)
+                    pairs.append((file.stem, creds))
+        return pairs
 
-    def import_from(self, path: Path) -> list[Credentials]:
-        """Store every entry of an export file; InvalidInputError if it is not one."""
-        try:
-            data = json.loads(path.read_bytes())
-            if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
-                raise ValueError("not an export of this tool")
-            if data.get("version") != FILE_VERSION:
-                raise ValueError(f"export version {data.get('version')!r} is not {FILE_VERSION}")
-            pairs = []
-            for entry in data["entries"]:
-                key = entry["key"]
-                if not isinstance(key, str) or not re.fullmatch(r"[0-9a-f]{32}", key):
-                    raise ValueError("an entry has a malformed key")
-                pairs.append((key, Credentials.from_dict(entry["credentials"])))
-        except FileNotFoundError:
-            raise InvalidInputError(f"{path}: no such file") from None
-        except (OSError, ValueError, KeyError, TypeError, ProtocolError) as exc:
-            raise InvalidInputError(
-                f"{path} is not a credentials export of this tool ({exc}): "
-                "make one with python -m provider.refresh --export FILE"
-            ) from None
-        for key, creds in pairs:
+    async def restore(self, entries: list[tuple[str, Credentials]]) -> None:
+        """Store entries under the keys they came with (an ``--import``)."""
+        self.put_keyed(entries)
+
+    async def aclose(self) -> None:
+        """Nothing to close: files are opened per operation."""
+
+    def put_keyed(self, entries: list[tuple[str, Credentials]]) -> None:
+        for key, creds in entries:
             self._memory.pop(key, None)
-            self._write(self.path(key), creds)
-        return [creds for _, creds in pairs]
+            self._memory[key] = _Cached(self._write(self.path(key), creds), creds)
+
+    def holds(self, key: str, creds: Credentials) -> bool:
+        """Whether this process last read or wrote exactly ``creds`` under ``key``."""
+        cached = self._memory.get(key)
+        return cached is not None and _same(cached.creds, creds)
 
     def invalidate(self, stale: Credentials, proxy: str) -> None:
         """Forget ``stale`` — only if the store still holds exactly it.
@@ -269,43 +392,6 @@ class CredentialStore:
             log.warning(message)
 
     # -- refreshing ----------------------------------------------------------------
-
-    async def refresh(
-        self,
-        site: str,
-        proxy: str,
-        fetch: Callable[[], Awaitable[Credentials]],
-        *,
-        deadline: Deadline,
-        stale: Credentials | None = None,
-    ) -> Credentials:
-        """Fresh credentials for (site, proxy), fetched at most once for everyone waiting.
-
-        ``stale`` is what the caller found wanting (expired, or rejected by the
-        site); anything newer that another task or process stored meanwhile is
-        used instead of fetching again.
-        """
-        import asyncio
-
-        key = entry_key(site, proxy)
-        flights = self._flights.setdefault(asyncio.get_running_loop(), {})
-        flight = flights.get(key)
-        if flight is None or flight.task.done():
-            task = asyncio.get_running_loop().create_task(
-                self._refresh_locked(key, site, proxy, fetch, deadline, stale),
-                name=f"refresh {redact_url(site)}",
-            )
-            flight = flights[key] = _Flight(task)
-            task.add_done_callback(lambda t: _forget(flights, key, t))
-        flight.waiters += 1
-        try:
-            async with deadline.within("obtaining credentials"):
-                return await asyncio.shield(flight.task)
-        finally:
-            flight.waiters -= 1
-            if flight.waiters == 0 and not flight.task.done():
-                # Nobody wants it any more: stop the fetch (and any browser it runs).
-                flight.task.cancel()
 
     async def _refresh_locked(
         self,
@@ -345,11 +431,17 @@ class CredentialStore:
             self._disk_failed(exc)
             yield
             return
+        waited = False
         while True:
             try:
                 lock.acquire(timeout=0)
                 break
             except filelock.Timeout:
+                if not waited:
+                    waited = True
+                    from provider import _metrics
+
+                    _metrics.waited("lock")
                 deadline.remaining("waiting for another process's credential refresh")
                 await asyncio.sleep(LOCK_POLL_SECONDS)
             except OSError as exc:
@@ -360,6 +452,53 @@ class CredentialStore:
             yield
         finally:
             lock.release()
+
+
+async def export_to(store: Store, path: Path) -> int:
+    """Write every readable entry of ``store`` to ``path`` (0600: it holds secrets); the count.
+
+    Entries keep their store keys, which hash the proxy URL: the other host
+    finds them under the same site and proxy without the proxy password
+    ever being written down.
+    """
+    return write_export(path, await store.dump())
+
+
+async def import_from(store: Store, path: Path) -> list[Credentials]:
+    """Store every entry of an export file; InvalidInputError if it is not one."""
+    pairs = read_export(path)
+    await store.restore(pairs)
+    return [creds for _, creds in pairs]
+
+
+def write_export(path: Path, pairs: list[tuple[str, Credentials]]) -> int:
+    entries = [{"key": key, "credentials": creds.to_dict()} for key, creds in pairs]
+    payload = {"format": EXPORT_FORMAT, "version": FILE_VERSION, "entries": entries}
+    write_private(path, json.dumps(payload, indent=1).encode())
+    return len(entries)
+
+
+def read_export(path: Path) -> list[tuple[str, Credentials]]:
+    try:
+        data = json.loads(path.read_bytes())
+        if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
+            raise ValueError("not an export of this tool")
+        if data.get("version") != FILE_VERSION:
+            raise ValueError(f"export version {data.get('version')!r} is not {FILE_VERSION}")
+        pairs = []
+        for entry in data["entries"]:
+            key = entry["key"]
+            if not isinstance(key, str) or not re.fullmatch(r"[0-9a-f]{32}", key):
+                raise ValueError("an entry has a malformed key")
+            pairs.append((key, Credentials.from_dict(entry["credentials"])))
+    except FileNotFoundError:
+        raise InvalidInputError(f"{path}: no such file") from None
+    except (OSError, ValueError, KeyError, TypeError, ProtocolError) as exc:
+        raise InvalidInputError(
+            f"{path} is not a credentials export of this tool ({exc}): "
+            "make one with python -m provider.refresh --export FILE"
+        ) from None
+    return pairs
 
 
 def write_private(path: Path, payload: bytes) -> None:
@@ -397,23 +536,47 @@ def _forget(flights: dict[str, _Flight], key: str, task: asyncio.Task[Any]) -> N
 
 
 _stores: dict[Path, CredentialStore] = {}
-#: (directory as given, $PROVIDER_CACHE_DIR) → store: skips path work on every call.
-_resolved: dict[tuple[str | None, str | None], CredentialStore] = {}
+#: (directory as given, store URL as given, $PROVIDER_CACHE_DIR, $PROVIDER_STORE) → store:
+#: skips path and URL work on every call.
+_resolved: dict[tuple[str | None, str | None, str | None, str | None], Store] = {}
 
 
-def store_for(directory: str | os.PathLike[str] | None = None) -> CredentialStore:
-    """The process-wide store for ``directory`` (default: :func:`default_cache_dir`).
+def store_for(
+    directory: str | os.PathLike[str] | None = None, url: str | None = None
+) -> Store:
+    """The process-wide store for ``url`` and ``directory``.
 
-    One instance per folder, so every call in the process shares its memory
-    cache and its single-flight refreshes.
+    ``url`` (default ``$PROVIDER_STORE``): ``redis://[user:password@]host:port/db``
+    or ``rediss://…`` for the fleet store, unset or ``file`` for the file store
+    in ``directory`` (default :func:`default_cache_dir`), which is also the
+    Redis store's fallback. One instance per (URL, folder), so every call in
+    the process shares its memory cache and its single-flight refreshes.
     """
-    given = (os.fspath(directory) if directory is not None else None, os.environ.get(ENV_CACHE_DIR))
+    env_store = os.environ.get(ENV_STORE)
+    given = (
+        os.fspath(directory) if directory is not None else None,
+        url,
+        os.environ.get(ENV_CACHE_DIR),
+        env_store,
+    )
     store = _resolved.get(given)
     if store is None:
-        path = Path(directory).expanduser() if directory is not None else default_cache_dir()
-        path = path.absolute()
-        store = _stores.get(path)
-        if store is None:
-            store = _stores[path] = CredentialStore(path)
+        store = files = file_store(directory)
+        setting = "store" if url else ENV_STORE
+        chosen = (url if url else env_store or "").strip()
+        if chosen and chosen.lower() != "file":
+            from provider.redis_store import redis_store  # only a fleet needs redis
+
+            store = redis_store(chosen, files, setting)
         _resolved[given] = store
+    return store
+
+
+def file_store(directory: str | os.PathLike[str] | None = None) -> CredentialStore:
+    """The process-wide file store for ``directory`` (default: :func:`default_cache_dir`)."""
+    path = Path(directory).expanduser() if directory is not None else default_cache_dir()
+    path = path.absolute()
+    store = _stores.get(path)
+    if store is None:
+        store = _stores[path] = CredentialStore(path)
     return store

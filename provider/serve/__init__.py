@@ -13,6 +13,7 @@ Routes (aiohttp.web, one small handler each):
   marked ``"estimated": true``.
 * ``GET /v1/models``, ``GET /v1/models/{model}`` — the models and aliases.
 * ``GET /health`` — liveness and the stored credentials' state (no secrets).
+* ``GET /metrics`` — Prometheus text format (behind the API key when one is set).
 
 Errors come in OpenAI's shape ``{"error": {"message", "type", "param", "code"}}``
 with the status :data:`ERROR_STATUS` gives the library's error class. An error

@@ -65,7 +65,8 @@ def make_app(
     """
     refuse_exposure(host, api_key)
     app = web.Application(
-        middlewares=[_errors_middleware, _auth_middleware], client_max_size=MAX_BODY_BYTES
+        middlewares=[_metrics_middleware, _errors_middleware, _auth_middleware],
+        client_max_size=MAX_BODY_BYTES,
     )
     browsers = WarmBrowser(idle_timeout=BROWSER_IDLE_SECONDS)
     app[STATE] = ServerState(
@@ -150,6 +151,7 @@ async def _errors_middleware(request: web.Request, handler: Handler) -> web.Stre
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
+        request.app[STATE].metrics.error(exc)
         code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
         return APIError(
             exc.status,
@@ -160,13 +162,36 @@ async def _errors_middleware(request: web.Request, handler: Handler) -> web.Stre
     except (asyncio.CancelledError, ConnectionResetError):
         raise
     except Exception as exc:
+        request.app[STATE].metrics.error(exc)
         return _as_api_error(exc).response()
+
+
+@web.middleware
+async def _metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count every request by route (its pattern, not its path) and final status."""
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    except (asyncio.CancelledError, ConnectionResetError):
+        status = 499  # the client hung up (nginx's word for it)
+        raise
+    finally:
+        resource = getattr(request.match_info.route, "resource", None)
+        route = resource.canonical if resource is not None else "unmatched"
+        request.app[STATE].metrics.requests.labels(
+            route=route, method=request.method, status=str(status)
+        ).inc()
 
 
 @web.middleware
 async def _auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     key = request.app[STATE].api_key
-    if key is not None and request.path.startswith("/v1"):
+    if key is not None and (request.path.startswith("/v1") or request.path == "/metrics"):
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         # Constant-time compare, on bytes, so the time taken says nothing about the key.
         if scheme.lower() != "bearer" or not hmac.compare_digest(

@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         "python -m provider.serve",
         "Serve ChatGPT Free (or another site running the AI Power chat plugin) as an "
         "OpenAI-compatible API: POST /v1/chat/completions (streaming or not), "
-        "GET /v1/models, GET /health.",
+        "GET /v1/models, GET /health, GET /metrics (Prometheus).",
         EXAMPLES,
         EXIT_CODES,
     )

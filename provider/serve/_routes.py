@@ -45,7 +45,10 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     async with _upstream(state, chat) as chunks:
         if chat.stream:
             return await _stream(request, chunks, reply, chat.include_usage)
-        text = "".join([chunk async for chunk in chunks])
+        iterator = aiter(chunks)
+        first = await anext(iterator, None)
+        _first_chunk(request, reply)
+        text = (first or "") + "".join([chunk async for chunk in iterator])
     reply.completion_chars = len(text)
     return web.json_response(
         {
@@ -85,6 +88,15 @@ async def retrieve_model(request: web.Request) -> web.Response:
         f"The model '{wanted}' does not exist here: see GET /v1/models",
         param="model",
         code="model_not_found",
+    )
+
+
+@ROUTES.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format; behind the API key when one is set."""
+    state = request.app[STATE]
+    return web.Response(
+        body=state.metrics.render(), headers={"Content-Type": state.metrics.content_type}
     )
 
 
@@ -167,6 +179,7 @@ async def _stream(
         first = await anext(iterator)
     except StopAsyncIteration:
         first = None
+    _first_chunk(request, reply)
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream; charset=utf-8",
@@ -193,10 +206,16 @@ async def _stream(
         raise  # the client left: the caller's finally closes the upstream
     except Exception as exc:
         # Headers are gone: the error becomes the last event, then the stream ends.
+        request.app[STATE].metrics.error(exc)
         await response.write(_sse(_as_api_error(exc).body()))
     await response.write_eof()
     return response
 
+
+
+def _first_chunk(request: web.Request, reply: _Reply) -> None:
+    """Time from the chat request's arrival to the first chunk (or an empty answer's end)."""
+    request.app[STATE].metrics.first_chunk.observe(time.monotonic() - reply.arrived)
 
 
 def _iso(timestamp: float) -> str:

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from provider._browsers import WarmBrowser
 from provider._provider import ChatgptFree
+from provider.serve._metrics import ServerMetrics
 
 #: A warm browser (browser transport) nobody chatted through for this long is closed.
 BROWSER_IDLE_SECONDS = 300.0
@@ -29,6 +30,10 @@ class ServerState:
     #: The browser transport's warm browsers: one per (site, proxy) while the site
     #: needs it, shared by concurrent chats, closed when idle or with the app.
     browsers: WarmBrowser | None = None
+    metrics: ServerMetrics = field(default_factory=ServerMetrics)
+
+    def __post_init__(self) -> None:
+        self.metrics.count_in_flight(lambda: self.in_flight)
 
 
 STATE = web.AppKey("provider.serve.state", ServerState)

@@ -211,6 +211,8 @@ class _Reply:
     completion_chars: int = 0
     id: str = field(default_factory=lambda: "chatcmpl-" + secrets.token_hex(12))
     created: int = field(default_factory=lambda: int(time.time()))
+    #: time.monotonic() when the request was read, for the first-chunk latency
+    arrived: float = field(default_factory=time.monotonic)
 
     def usage(self) -> dict[str, Any]:
         prompt = math.ceil(self.prompt_chars / CHARS_PER_TOKEN)
