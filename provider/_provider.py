@@ -392,7 +392,8 @@ class ChatgptFree:
             started = time.time()
             async with cls._live_page(store, target, deadline, caller_cookies, known) as live:
                 if live.credentials.obtained_at < started:  # a warm page read them earlier
-                    await store.save(await live.reload(deadline, live.credentials), target.proxy_key)
+                    fresh = await live.reload(deadline, live.credentials)
+                    await store.save(fresh, target.proxy_key)
                 return live.credentials
         creds = await cls._refresh(
             store, target, deadline, caller_cookies, stale=current, browser=browser

@@ -78,7 +78,7 @@ async def test_entries_use_the_hashed_key_the_file_json_and_the_credentials_ttl(
     assert abs(ttl - (creds.expires_at - time.time())) < 5
     client.close()
     # Another host finds it without fetching, and unknown keys (a newer version) are ignored.
-    value["credentials"]["transport"] = "browser"
+    value["credentials"]["added_by_a_newer_version"] = "x"
     redis_sync.Redis.from_url(redis.url).set(names[0], json.dumps(value), px=60_000)
     assert await hosts[1].load(SITE, PROXY) == creds
 
