@@ -45,7 +45,7 @@ from scraper.proxy_env import (
 if TYPE_CHECKING:
     from scraper.browser import LivePage
     from scraper.obtain import BrowserMode
-else:  # scraper.obtain (page parsing, lxml) loads with the first refresh, not on import
+else:  # scraper.obtain (BeautifulSoup on lxml) loads with the first refresh, not on import
     BrowserMode = Literal["auto", "never", "always"]
 
 #: How a chat travels: ``http`` (aiohttp), ``browser`` (in the page that passed the
