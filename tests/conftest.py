@@ -4,8 +4,12 @@ guards that fail a test (and the run) leaving a child process behind."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,10 +27,47 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     procs.become_subreaper()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("browser") and not item.get_closest_marker("timeout"):
             item.add_marker(pytest.mark.timeout(BROWSER_TIMEOUT))
+        if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
+            seconds = _timeout_of(item, config)
+            if seconds > ASYNC_MARGIN:
+                item.obj = _cancelled_after(item.obj, seconds - ASYNC_MARGIN)
+
+
+#: An async test is cancelled this long before pytest-timeout's SIGALRM would fire.
+ASYNC_MARGIN = 2.0
+
+
+def _timeout_of(item: pytest.Item, config: pytest.Config) -> float:
+    marker = item.get_closest_marker("timeout")
+    if marker is not None and (marker.args or "timeout" in marker.kwargs):
+        return float(marker.args[0] if marker.args else marker.kwargs["timeout"])
+    return float(config.getini("timeout") or 0)
+
+
+def _cancelled_after(
+    test: Callable[..., Awaitable[Any]], seconds: float
+) -> Callable[..., Awaitable[Any]]:
+    """Bound an async test by cancelling it. pytest-timeout's SIGALRM raises wherever
+    the main thread is; inside one of asyncio's callbacks the loop catches and logs
+    it, and a busy loop (a refresh loop without a limit) then runs on. A cancellation
+    lands at the test's next ``await`` instead; the signal stays the backstop for
+    code that blocks the loop."""
+
+    @functools.wraps(test)
+    async def bounded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            async with asyncio.timeout(seconds) as scope:
+                return await test(*args, **kwargs)
+        except TimeoutError:
+            if scope.expired():
+                pytest.fail(f"Timeout: the test ran past {seconds:g} s and was cancelled")
+            raise
+
+    return bounded
 
 
 @pytest.fixture(autouse=True)
