@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,19 @@ async def test_entries_use_the_hashed_key_the_file_json_and_the_credentials_ttl(
     value["credentials"]["added_by_a_newer_version"] = "x"
     redis_sync.Redis.from_url(redis.url).set(names[0], json.dumps(value), px=60_000)
     assert await hosts[1].load(SITE, PROXY) == creds
+
+
+async def test_a_saved_entry_reaches_every_host_with_its_ttl(
+    hosts: list[rs.RedisStore], redis: RedisServer
+) -> None:
+    # What the browser transport does when it learns a site needs it: amend the entry.
+    creds = replace(make(nonce="n-redis-save"), transport="browser")
+    await hosts[0].save(creds, PROXY)
+    assert await hosts[1].load(SITE, PROXY) == creds
+    client = redis_sync.Redis.from_url(redis.url)
+    (name,) = client.keys("*")
+    assert abs(client.pttl(name) / 1000 - (creds.expires_at - time.time())) < 5
+    client.close()
 
 
 async def test_a_refresh_longer_than_the_lock_keeps_it_and_fetches_once(
