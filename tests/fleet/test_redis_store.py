@@ -9,7 +9,7 @@ import logging
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import replace
 from pathlib import Path
 
@@ -53,9 +53,18 @@ async def hosts(tmp_path: Path, redis: RedisServer) -> AsyncIterator[list[rs.Red
         await store.aclose()
 
 
-def counting_fetch(creds: Credentials, calls: list[str], *, seconds: float = 0.0, name: str = ""):  # type: ignore[no-untyped-def]
+def counting_fetch(  # type: ignore[no-untyped-def]
+    creds: Credentials,
+    calls: list[str],
+    *,
+    seconds: float = 0.0,
+    name: str = "",
+    started: asyncio.Event | None = None,
+):
     async def fetch() -> Credentials:
         calls.append(name)
+        if started is not None:
+            started.set()  # the fetch runs: its host holds the lock
         await asyncio.sleep(seconds)
         return creds
 
@@ -102,24 +111,26 @@ async def test_a_refresh_longer_than_the_lock_keeps_it_and_fetches_once(
 ) -> None:
     creds = make(nonce="n-redis-02")
     calls: list[str] = []
+    holding = asyncio.Event()
     # 2 s of fetching against a 0.6 s lock: only extending it keeps host 1 out.
+    first = counting_fetch(creds, calls, seconds=2, name="a", started=holding)
     results = await asyncio.gather(
-        hosts[0].refresh(
-            SITE, "", counting_fetch(creds, calls, seconds=2, name="a"), deadline=Deadline(10)
-        ),
-        _later(
+        hosts[0].refresh(SITE, "", first, deadline=Deadline(10)),
+        _after(
+            holding,
             hosts[1].refresh(
                 SITE, "", counting_fetch(creds, calls, name="b"), deadline=Deadline(10)
-            )
+            ),
         ),
     )
     assert calls == ["a"]
     assert results == [creds, creds]
 
 
-async def _later(call: asyncio.Future[Credentials] | object) -> Credentials:
-    await asyncio.sleep(0.2)
-    return await call  # type: ignore[misc, no-any-return]
+async def _after(holding: asyncio.Event, call: Awaitable[Credentials]) -> Credentials:
+    """``call``, started once the first host holds the lock (its fetch has begun)."""
+    await holding.wait()
+    return await call
 
 
 async def test_a_waiter_is_woken_by_the_write_not_by_the_lock_expiring(
@@ -128,11 +139,19 @@ async def test_a_waiter_is_woken_by_the_write_not_by_the_lock_expiring(
     # A 60 s lock: a waiter that returns within the test's budget was woken by news.
     a, b = (host(tmp_path, redis.url, n, lock_ttl=60) for n in ("a", "b"))
     creds = make(nonce="n-redis-03")
+    holding = asyncio.Event()
     calls: list[str] = []
     got = await asyncio.wait_for(
         asyncio.gather(
-            a.refresh(SITE, "", counting_fetch(creds, calls, seconds=0.5), deadline=Deadline(90)),
-            _later(b.refresh(SITE, "", counting_fetch(creds, calls), deadline=Deadline(90))),
+            a.refresh(
+                SITE,
+                "",
+                counting_fetch(creds, calls, seconds=0.5, started=holding),
+                deadline=Deadline(90),
+            ),
+            _after(
+                holding, b.refresh(SITE, "", counting_fetch(creds, calls), deadline=Deadline(90))
+            ),
         ),
         20,
     )
@@ -147,12 +166,15 @@ async def test_waiting_for_another_host_stays_under_the_callers_deadline(
     a, b = (host(tmp_path, redis.url, n, lock_ttl=60) for n in ("a", "b"))
     release = asyncio.Event()
 
+    holding = asyncio.Event()
+
     async def slow() -> Credentials:
+        holding.set()
         await release.wait()
         return make()
 
     holder = asyncio.ensure_future(a.refresh(SITE, "", slow, deadline=Deadline(30)))
-    await asyncio.sleep(0.2)
+    await holding.wait()
     start = time.monotonic()
     with pytest.raises(ProviderTimeoutError):
         await b.refresh(SITE, "", slow, deadline=Deadline(0.5))
