@@ -57,6 +57,7 @@ __all__ = [
     "fetch_page",
     "jar_cookies",
     "origin_of",
+    "read_at_most",
     "request_headers",
     "translate_errors",
 ]
@@ -756,12 +757,21 @@ async def _read_page(resp: aiohttp.ClientResponse, what: str, max_bytes: int) ->
             f"{what}: the page is {declared:,} bytes, over the {max_bytes:,} byte limit: "
             "this is not a chat page; check the site URL"
         )
+    body = await read_at_most(resp, max_bytes)
+    if body is None:
+        raise ProtocolError(
+            f"{what}: the page is over the {max_bytes:,} byte limit: "
+            "this is not a chat page; check the site URL"
+        )
+    return body
+
+
+async def read_at_most(resp: Any, limit: int) -> bytes | None:
+    """The body of ``resp`` (aiohttp's response, or anything with its
+    ``content.iter_chunked``), or None as soon as it passes ``limit`` bytes."""
     body = bytearray()
     async for chunk in resp.content.iter_chunked(65536):
         body += chunk
-        if len(body) > max_bytes:
-            raise ProtocolError(
-                f"{what}: the page is over the {max_bytes:,} byte limit: "
-                "this is not a chat page; check the site URL"
-            )
+        if len(body) > limit:
+            return None
     return bytes(body)

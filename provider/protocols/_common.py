@@ -17,7 +17,7 @@ from scraper.errors import (
     ProviderError,
     SessionExpiredError,
 )
-from scraper.http import check_proxy_reply, request_headers
+from scraper.http import check_proxy_reply, read_at_most, request_headers
 
 if TYPE_CHECKING:  # imported by the first request, not by `import provider`
     import aiohttp
@@ -136,14 +136,10 @@ def reply_kind(resp: Reply) -> str:
 
 
 async def read_limited(resp: Reply, limit: int) -> bytes:
-    body = bytearray()
-    async for chunk in resp.content.iter_chunked(65536):
-        body += chunk
-        if len(body) > limit:
-            raise ProtocolError(
-                f"the site's reply is over {limit:,} bytes where a short one was due"
-            )
-    return bytes(body)
+    body = await read_at_most(resp, limit)
+    if body is None:
+        raise ProtocolError(f"the site's reply is over {limit:,} bytes where a short one was due")
+    return body
 
 
 async def read_json(resp: Reply) -> Any:

@@ -149,6 +149,18 @@ async def test_huge_page_is_a_bounded_read_then_a_clear_error(
             await chat(provider_for(url, cache_dir))
 
 
+async def test_an_oversized_json_reply_is_a_bounded_read_then_a_clear_error(
+    cache_dir: Path,
+) -> None:
+    # A non-streaming legacy reply is JSON, read whole: past 4 MB it is not what the
+    # plugin sends, and the read stops there instead of holding it all.
+    async with sandbox.running(
+        generation="legacy", streaming=False, answer_bytes=5 * 1024 * 1024
+    ) as site:
+        with pytest.raises(ProtocolError, match="over 4,194,304 bytes"):
+            await chat(provider_for(site.url, cache_dir))
+
+
 async def test_redirect_loop_is_a_clear_error(cache_dir: Path) -> None:
     async def loop(request: web.Request) -> web.Response:
         raise web.HTTPFound("/a/" if request.path != "/a/" else "/b/")
