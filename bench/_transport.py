@@ -82,9 +82,7 @@ def browser_memory_mb() -> tuple[float, float, int]:
     return pss, rss, count
 
 
-async def _latency_rows(
-    runs: int, log: Callable[[str], None]
-) -> tuple[list[Row], dict[str, Any]]:
+async def _latency_rows(runs: int, log: Callable[[str], None]) -> tuple[list[Row], dict[str, Any]]:
     rows: list[Row] = []
     details: dict[str, Any] = {}
     for latency in (0.2, 0.0):

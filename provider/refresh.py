@@ -94,9 +94,7 @@ async def refresh(args: argparse.Namespace) -> int:
     if args.import_file:
         if args.url or args.sandbox or args.export or args.force:
             raise InvalidInputError("--import stores a file and contacts no site: use it alone")
-        imported = await import_from(
-            store_for(args.cache_dir, args.store), Path(args.import_file)
-        )
+        imported = await import_from(store_for(args.cache_dir, args.store), Path(args.import_file))
         rows = [describe(c) | {"ok": True} for c in imported]
         _report(args, rows, f"imported {len(rows)} credential set(s) from {args.import_file}")
         return cli.EXIT_OK

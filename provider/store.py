@@ -84,7 +84,6 @@ def entry_key(site: str, proxy: str) -> str:
     return hashlib.sha256(f"{site}\n{proxy}".encode()).hexdigest()[:32]
 
 
-
 class Store(Protocol):
     """What the provider needs from a credential store, whichever backend holds it.
 
@@ -541,9 +540,7 @@ _stores: dict[Path, CredentialStore] = {}
 _resolved: dict[tuple[str | None, str | None, str | None, str | None], Store] = {}
 
 
-def store_for(
-    directory: str | os.PathLike[str] | None = None, url: str | None = None
-) -> Store:
+def store_for(directory: str | os.PathLike[str] | None = None, url: str | None = None) -> Store:
     """The process-wide store for ``url`` and ``directory``.
 
     ``url`` (default ``$PROVIDER_STORE``): ``redis://[user:password@]host:port/db``

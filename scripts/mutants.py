@@ -307,7 +307,7 @@ MUTANTS: list[Mutant] = [
         "issue 16: NO_PROXY exempts nothing",
         "scraper/proxy_env.py",
         '    host = host.strip("[]").rstrip(".").lower()\n',
-        '    return False\n',
+        "    return False\n",
         ("tests/provider/test_env_proxy.py", "-k", "no_proxy"),
     ),
     Mutant(

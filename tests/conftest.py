@@ -94,6 +94,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         reporter.write_line(f"FAILED: processes left behind by the run (now killed): {left}")
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
+
 #: Proxy settings of the machine running the suite: the tests set their own.
 PROXY_VARIABLES = tuple(
     name

@@ -205,5 +205,3 @@ async def _auth_middleware(request: web.Request, handler: Handler) -> web.Stream
                 headers={"WWW-Authenticate": 'Bearer realm="provider.serve"'},
             )
     return await handler(request)
-
-

@@ -19,7 +19,6 @@ from scraper.errors import InvalidInputError
 DEFAULT_PORT = 1337
 
 
-
 # -- the command -------------------------------------------------------------------------------
 
 EXAMPLES = f"""\
@@ -156,5 +155,3 @@ async def _stop_signals() -> AsyncIterator[asyncio.Event]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     return cli.run(build_parser().parse_args(argv), serve)
-
-

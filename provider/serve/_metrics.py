@@ -78,8 +78,7 @@ class LibraryCollector(Collector):
         counts = _metrics.COUNTS
         refreshes = CounterMetricFamily(
             "provider_credential_refreshes",
-            "Credential refreshes that ran (a page read over HTTP, or a browser solve), "
-            "by outcome",
+            "Credential refreshes that ran (a page read over HTTP, or a browser solve), by outcome",
             labels=["source", "outcome"],
         )
         for (source, outcome), n in sorted(counts.refreshes.items()):

@@ -144,7 +144,6 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
-
 @contextlib.asynccontextmanager
 async def _upstream(state: ServerState, chat: ChatRequest) -> AsyncIterator[AsyncIterator[str]]:
     """The library's generator, counted while open and always closed (aclose) at the end:
@@ -212,7 +211,6 @@ async def _stream(
     return response
 
 
-
 def _first_chunk(request: web.Request, reply: _Reply) -> None:
     """Time from the chat request's arrival to the first chunk (or an empty answer's end)."""
     request.app[STATE].metrics.first_chunk.observe(time.monotonic() - reply.arrived)
@@ -220,5 +218,3 @@ def _first_chunk(request: web.Request, reply: _Reply) -> None:
 
 def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
-
-

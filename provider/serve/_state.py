@@ -37,4 +37,3 @@ class ServerState:
 
 
 STATE = web.AppKey("provider.serve.state", ServerState)
-

@@ -200,7 +200,6 @@ def _messages(raw: object) -> list[dict[str, Any]]:
     return out
 
 
-
 # -- the pieces ------------------------------------------------------------------------------
 
 
@@ -261,5 +260,3 @@ def _models(provider: type[ChatgptFree]) -> list[dict[str, Any]]:
             {"id": alias, "object": "model", "created": 0, "owned_by": OWNER, "alias_of": target}
         )
     return entries
-
-

@@ -68,9 +68,7 @@ async def test_the_in_page_stream_is_chunked_and_closing_it_aborts_the_request(
             assert site.hits["stream_hung_up"] == 0
             # Leaving early aborts the request in the page: the site sees the hang-up.
             await chunks.aclose()  # type: ignore[attr-defined]
-            await wait_for(
-                lambda: site.hits["stream_hung_up"] == 1, 10, "the site saw no hang-up"
-            )
+            await wait_for(lambda: site.hits["stream_hung_up"] == 1, 10, "the site saw no hang-up")
             assert all(live.alive for live in warm.browsers().values())
 
 
