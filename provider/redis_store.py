@@ -533,7 +533,7 @@ class RedisStore(SingleFlight):
             link.ready.set()
             link.wake()
             with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
 
     def _heard(self, link: _Link, data: bytes) -> None:
         kind, _, rest = data.decode(errors="replace").partition(" ")
