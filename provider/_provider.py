@@ -525,7 +525,8 @@ def _final(exc: Exception, site: str) -> Exception:
     if isinstance(exc, ActionUnknown):
         return ProtocolError(
             f"{site} does not know the chat action even after its page was read again: "
-            "the site's chat plugin is not one this library speaks (or was removed)"
+            "the site's chat plugin is inactive, removed, or a release this library does not "
+            "speak; check that the chat works on the site in a browser"
         )
     return SessionExpiredError(
         f"{site} rejected the nonce again right after a fresh one was read: the site may be "

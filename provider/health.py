@@ -1,7 +1,8 @@
 """``python -m provider.health``: the CI health check of a site.
 
 Steps, each timed: the page is reachable; the block verdict (a challenge is
-healthy when the browser fallback passes it); credentials are obtainable; and,
+healthy when the browser fallback passes it); credentials are obtainable (with
+the plugin's generation and release, from its scripts' ``?ver=``); and,
 unless ``--no-chat``, one real round trip with a short prompt, with its time to
 first chunk. ``--json`` prints one object with stable keys; ``--junit FILE``
 writes a JUnit XML report so CI systems show the steps as tests.
@@ -50,8 +51,10 @@ JSON (--json), one object:
               "ok": bool, "seconds": float, "detail": str, "error": str | null,
               "error_type": str | null, "metrics": {...}}]}
   metrics: page {"status"}, verdict {"kind", "vendor"}, credentials {"generation",
-  "source", "transport", "expires_at"}, chat {"first_chunk_seconds", "answer_chars",
-  "transport"}; transport is "http" or "browser" (the chat runs in the browser page)"""
+  "release", "source", "transport", "expires_at"}, chat {"first_chunk_seconds",
+  "answer_chars", "transport"}; release is the plugin's, from the page's script
+  ?ver= (null when the page does not show it); transport is "http" or "browser"
+  (the chat runs in the browser page)"""
 
 PROMPT = "Reply with the single word: pong"
 
@@ -168,12 +171,19 @@ async def _run_steps(
         creds = await provider.refresh_credentials(args.proxy, timeout=args.timeout, force=True)
         step.metrics = {
             "generation": creds.generation,
+            "release": creds.release,
             "source": creds.source,
             "transport": creds.transport,
             "expires_at": creds.expires_at,
         }
+        release = (
+            f"release {creds.release}"
+            if creds.release
+            else "release unknown (no ?ver= on the plugin's scripts)"
+        )
         step.detail = (
-            f"{creds.generation} generation via {creds.source}, chats over {creds.transport}"
+            f"{creds.generation} generation, {release}, via {creds.source}, "
+            f"chats over {creds.transport}"
         )
     if args.no_chat:
         return

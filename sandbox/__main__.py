@@ -15,6 +15,7 @@ EXAMPLES = """\
 examples:
   python -m sandbox --generation aipkit
   python -m sandbox --generation legacy --port 8081 --tick-seconds 30
+  python -m sandbox --release 1.9   # legacy; a bad nonce gets WordPress's 403 page
   python -m sandbox --generation legacy --challenge --clearance-ttl 60
   python -m sandbox --generation aipkit --answer-bytes 20000 --chunk-delay 0.05
   python -m sandbox --generation legacy --hard-block
@@ -35,7 +36,18 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--generation", choices=["legacy", "aipkit"], default="aipkit")
+    parser.add_argument(
+        "--generation",
+        choices=["legacy", "aipkit"],
+        help="plugin generation (default: the --release's, else aipkit)",
+    )
+    parser.add_argument(
+        "--release",
+        metavar="X.Y[.Z]",
+        help="plugin release to imitate, shown as the page's ?ver= (default 1.8.79 legacy, "
+        "2.4.71 aipkit): 1.8.x refuses a bad nonce with the plugin's JSON, 1.9.0-2.2 with "
+        "WordPress's 403 page, 2.3+ are aipkit; implies --generation, which must agree",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     parser.add_argument(
@@ -82,6 +94,7 @@ def _config_fields(args: argparse.Namespace) -> dict[str, Any]:
         "legacy_markup",
         "legacy_template",
         "reply_error",
+        "release",
     ):
         value = getattr(args, name)
         if value is not None:
@@ -109,7 +122,8 @@ async def _serve(args: argparse.Namespace) -> None:
         **_config_fields(args),
     ) as site:
         print(
-            f"sandbox: local imitation of a ChatGPT Free site ({args.generation}) "
+            f"sandbox: local imitation of a ChatGPT Free site ({site.config.generation}, "
+            f"release {site.config.plugin_release}) "
             f"at {site.url} - for testing only, not the real site; Ctrl-C to stop",
             flush=True,
         )

@@ -25,6 +25,7 @@ from aiohttp import web
 
 from ._answer import answer_text, deltas
 from ._nonce import AIPKIT_CHAT_ACTION
+from ._pages import plugin_script, plugin_style
 from ._php import AIPKIT_STREAM_HEADERS, Superglobals, json_response, php_empty, php_stream
 from ._php import php_json_unescaped_unicode as sse_json
 from ._site import Site
@@ -186,6 +187,17 @@ def chat_containers(site: Site, origin: str, post_id: int) -> str:
                 f'style="{html.escape(_STYLE)}" >{inner}</div>'
             )
     return "\n".join(blocks)
+
+
+def page_parts(site: Site, origin: str, post_id: int) -> tuple[str, str, str]:
+    """(head extra, content, footer extra) for an aipkit page: popup bots in the footer."""
+    release = site.config.plugin_release
+    head = plugin_style(origin, "aipkit-public-main", "dist/css/public-main.bundle.css", release)
+    script = plugin_script(origin, "aipkit-public-main", "dist/js/public-main.bundle.js", release)
+    containers = chat_containers(site, origin, post_id)
+    if site.config.aipkit_popup:
+        return head, "", containers + "\n" + script
+    return head, containers, script
 
 
 # --------------------------------------------------------------------------- actions

@@ -43,12 +43,8 @@ def _render(
     origin = _origin(request)
     head = content = footer = ""
     if not site.config.no_widget:
-        if site.config.generation == "legacy":
-            head, content, footer = _legacy.page_parts(site, origin, post_id)
-        elif site.config.aipkit_popup:
-            footer = _aipkit.chat_containers(site, origin, post_id) + "\n"
-        else:
-            content = _aipkit.chat_containers(site, origin, post_id)
+        generation = _legacy if site.config.generation == "legacy" else _aipkit
+        head, content, footer = generation.page_parts(site, origin, post_id)
     page = _pages.render_page(
         origin=origin,
         title=title,

@@ -6,6 +6,7 @@ so nothing here is cached by the handlers: a change applies to the next request.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields
 from typing import Literal, get_args
 
@@ -26,6 +27,32 @@ AipkitError = Literal[
     "no_data",
     "cors_denied",
 ]
+
+#: The release each generation imitates unless told: the ones the captures come from.
+DEFAULT_RELEASE: dict[str, str] = {"legacy": "1.8.79", "aipkit": "2.4.71"}
+_RELEASE = re.compile(r"([0-9]{1,3})\.([0-9]{1,3})(?:\.([0-9]{1,3}))?")
+
+
+def release_generation(release: str) -> Generation:
+    """The generation a plugin release speaks: 1.x and 2.0-2.2 legacy (2.2 was the last
+    legacy release), 2.3 and later aipkit. ValueError for what is no release of it."""
+    match = _RELEASE.fullmatch(release)
+    if match is None:
+        raise ValueError(f"release={release!r}; expected a version such as 1.9, 1.8.79 or 2.4.71")
+    version = (int(match.group(1)), int(match.group(2)))
+    if version[0] == 1 or (2, 0) <= version < (2, 3):
+        return "legacy"
+    if version[0] == 2:
+        return "aipkit"
+    raise ValueError(f"release={release!r}: the plugin has only 1.x and 2.x releases")
+
+
+def wordpress_refuses_nonce(release: str) -> bool:
+    """True from 1.9.0 through 2.2, whose chat handler checks the nonce with
+    ``check_ajax_referer``: a bad one gets WordPress's 403 page, not the plugin's JSON."""
+    major, minor = (int(part) for part in release.split(".")[:2])
+    return release_generation(release) == "legacy" and (major, minor) >= (1, 9)
+
 
 LEGACY_ERRORS: frozenset[str] = frozenset(get_args(LegacyError))
 AIPKIT_ERRORS: frozenset[str] = frozenset(get_args(AipkitError))
@@ -53,6 +80,13 @@ class SiteConfig:
     # --- which site -------------------------------------------------------
     generation: Generation = "aipkit"
     """``legacy`` (AI Power 1.x, ``wpaicg``) or ``aipkit`` (2.x, ``aipkit``)."""
+    release: str | None = None
+    """The plugin release imitated, shown as ``?ver=`` on the plugin's script and style
+    tags; ``None``: the generation's captured one (``DEFAULT_RELEASE``). Legacy 1.8.x
+    refuses a bad nonce with the plugin's JSON, 1.9.0 through 2.2 with WordPress's
+    403 page ("The link you followed has expired."); 2.3 and later are aipkit.
+    ``running(release=…)`` and ``--release`` take the generation from it; a
+    ``generation`` given as well must agree (else ValueError)."""
 
     # --- bot protection in front of every path ----------------------------
     challenge: bool = False
@@ -168,12 +202,23 @@ class SiteConfig:
         for name, value, allowed in checks:
             if value not in allowed:
                 raise ValueError(f"{name}={value!r}; expected one of {allowed}")
+        if self.release is not None and release_generation(self.release) != self.generation:
+            raise ValueError(
+                f"release={self.release!r} belongs to the {release_generation(self.release)} "
+                f"generation, not generation={self.generation!r}: give one of them, or both "
+                "in agreement"
+            )
         if self.reply_error is not None and self.reply_error not in LEGACY_ERRORS | AIPKIT_ERRORS:
             raise ValueError(f"reply_error={self.reply_error!r} is not a known error")
         if self.tick_seconds <= 0 or self.delta_chars <= 0:
             raise ValueError("tick_seconds and delta_chars must be positive")
         if self.wire_chunk is not None and self.wire_chunk <= 0:
             raise ValueError("wire_chunk must be positive")
+
+    @property
+    def plugin_release(self) -> str:
+        """The release the site shows and behaves as (``release`` or the generation's default)."""
+        return self.release or DEFAULT_RELEASE[self.generation]
 
 
 def config_field_names() -> frozenset[str]:

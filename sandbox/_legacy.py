@@ -19,7 +19,9 @@ from typing import Any
 from aiohttp import web
 
 from ._answer import answer_text, deltas
+from ._config import wordpress_refuses_nonce
 from ._nonce import LEGACY_CHAT_ACTION, LEGACY_DECOY_ACTION
+from ._pages import plugin_script, plugin_style
 from ._php import (
     LEGACY_STREAM_HEADERS,
     Superglobals,
@@ -27,6 +29,7 @@ from ._php import (
     php_empty,
     php_stream,
     wp_json,
+    wp_nonce_ays,
 )
 from ._site import Site
 from ._wire import Frame, send_stream
@@ -202,7 +205,8 @@ def chat_element(site: Site, origin: str, post_id: int, kind: str) -> str:
 def page_parts(site: Site, origin: str, post_id: int) -> tuple[str, str, str]:
     """(head extra, content, footer extra) for a legacy page."""
     config = site.config
-    head = ""
+    release = config.plugin_release
+    head = plugin_style(origin, "wpaicg-chat", "public/css/wpaicg-chat.css", release)
     if config.legacy_wpaicg_params:
         params = {
             "ajax_url": f"{origin}/wp-admin/admin-ajax.php",
@@ -210,10 +214,11 @@ def page_parts(site: Site, origin: str, post_id: int) -> tuple[str, str, str]:
             "logged_in": "0",
             "languages": {"source": "Sources", "no_result": "No result found"},
         }
-        head = (
+        head += (
             '<script id="wpaicg-init-js-extra">\n'
             f"var wpaicgParams = {wp_json(params)};\n</script>\n"
         )
+    head += plugin_script(origin, "wpaicg-init", "public/js/wpaicg-init.js", release)
     content = ""
     if config.legacy_img_nonce_decoy:
         # A nonce for another action: a client that grabs the first nonce it sees fails.
@@ -224,6 +229,7 @@ def page_parts(site: Site, origin: str, post_id: int) -> tuple[str, str, str]:
         content += chat_element(site, origin, post_id, "shortcode")
     if config.legacy_markup in ("widget", "both"):
         footer = chat_element(site, origin, post_id, "widget") + "\n"
+    footer += plugin_script(origin, "wpaicg-chat-script", "public/js/wpaicg-chat.js", release)
     return head, content, footer
 
 
@@ -284,7 +290,10 @@ async def chat(request: web.Request, site: Site, globals_: Superglobals) -> web.
     config = site.config
     params = globals_.request
     if not site.nonces.verify(params.get("_wpnonce"), LEGACY_CHAT_ACTION):
-        # Not check_ajax_referer's -1/403: the plugin answers 200 with its own JSON.
+        if wordpress_refuses_nonce(config.plugin_release):
+            # 1.9.0 through 2.2 check the nonce with check_ajax_referer: WordPress's 403 page.
+            return wp_nonce_ays(request, globals_)
+        # 1.8.x: the plugin answers 200 with its own JSON.
         return json_response({"status": "error", "msg": NONCE_WORDING[config.nonce_wording]})
     message = params.get("message", "")
     site.prompts.append(message)

@@ -18,6 +18,23 @@ NOTICE = (
 )
 
 
+#: Where WordPress serves the plugin's files from (its slug, gpt3-ai-content-generator).
+PLUGIN_DIR = "/wp-content/plugins/gpt3-ai-content-generator/"
+#: The jQuery WordPress 6.1 ships: a script whose ``?ver=`` is not the plugin's.
+JQUERY = "<script src='{origin}/wp-includes/js/jquery/jquery.min.js?ver=3.6.1' id='jquery-core-js'>"
+
+
+def plugin_style(origin: str, handle: str, path: str, release: str) -> str:
+    """A ``wp_enqueue_style`` of the plugin as WordPress 6.1 prints it: ``?ver=`` its release."""
+    href = f"{origin}{PLUGIN_DIR}{path}?ver={release}"
+    return f"<link rel='stylesheet' id='{handle}-css' href='{href}' media='all' />\n"
+
+
+def plugin_script(origin: str, handle: str, path: str, release: str) -> str:
+    """A ``wp_enqueue_script`` of the plugin as WordPress 6.1 prints it: ``?ver=`` its release."""
+    return f"<script src='{origin}{PLUGIN_DIR}{path}?ver={release}' id='{handle}-js'></script>\n"
+
+
 def page_headers(origin: str, post_id: int | None) -> list[tuple[str, str]]:
     headers = [POWERED_BY, ("Content-Type", "text/html; charset=UTF-8")]
     headers.append(("Link", f'<{origin}/wp-json/>; rel="https://api.w.org/"'))
@@ -57,6 +74,7 @@ def render_page(
  href="{origin}/wp-json/wp/v2/pages/{post_id}" />
 <link rel='shortlink' href='{origin}/?p={post_id}' />
 <meta name="generator" content="WordPress 6.1" />
+{JQUERY.format(origin=origin)}</script>
 {head_extra}</head>
 <body class="{body_class} page-template-default page page-id-{post_id} wp-embed-responsive">
 <div class="wp-site-blocks">

@@ -11,8 +11,10 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import hdrs, web
 from aiohttp.http import StreamWriter
@@ -47,6 +49,19 @@ AJAX_HEADERS: tuple[tuple[str, str], ...] = (
     ("Referrer-Policy", "strict-origin-when-cross-origin"),
     ("X-Frame-Options", "SAMEORIGIN"),
     ("Content-Type", "text/html; charset=UTF-8"),
+    NOCACHE_CONTROL,
+)
+
+# wp_die() from admin-ajax.php after check_ajax_referer failed (legacy-1.9-bad-nonce.http):
+# the Content-Type comes first, ahead of the admin-ajax headers.
+WP_DIE_AJAX_HEADERS: tuple[tuple[str, str], ...] = (
+    POWERED_BY,
+    ("Content-Type", "text/html; charset=UTF-8"),
+    ("X-Robots-Tag", "noindex"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    ("X-Frame-Options", "SAMEORIGIN"),
+    NOCACHE_EXPIRES,
     NOCACHE_CONTROL,
 )
 
@@ -120,6 +135,50 @@ def json_response(payload: Any, status: int = 200) -> web.Response:
 def ajax_zero() -> web.Response:
     """admin-ajax.php's answer to an unknown or empty action: ``wp_die('0', 400)``."""
     return php_response("0", status=400, headers=AJAX_HEADERS)
+
+
+def wp_nonce_ays(request: web.Request, globals_: Superglobals) -> web.Response:
+    """WordPress refusing a nonce inside admin-ajax.php: ``wp_nonce_ays()``'s message
+    alone (the AJAX die handler prints no page), with a link back to the referring
+    page when WordPress accepts the referer, status 403 (legacy-1.9-bad-nonce.http)."""
+    message = "The link you followed has expired."
+    referer = wp_get_referer(request, globals_)
+    if referer is not None:
+        message += f'</p><p><a href="{esc_url(referer)}">Please try again.</a>'
+    # The captured answer ends with a newline after the message.
+    return php_response(message + "\n", status=403, headers=WP_DIE_AJAX_HEADERS)
+
+
+def wp_get_referer(request: web.Request, globals_: Superglobals) -> str | None:
+    """``remove_query_arg('updated', wp_get_referer())``: the referer (``_wp_http_referer``
+    field, else the header) unless it is this very request or another host's page."""
+    referer = globals_.request.get("_wp_http_referer") or request.headers.get("Referer", "")
+    if not referer or referer in (
+        request.path_qs,
+        f"{request.scheme}://{request.host}{request.path_qs}",
+    ):
+        return None
+    try:
+        parts = urlsplit(referer)
+        host = parts.hostname
+    except ValueError:
+        return None
+    # wp_validate_redirect(): only the site's own host (any port), over http(s).
+    if parts.scheme not in ("http", "https") or host != request.url.host:
+        return None
+    query = urlencode(
+        [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "updated"]
+    )
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+_URL_DROPPED = re.compile(r"[^a-z0-9\-~+_.?#=!&;,/:%@$|*'()\[\]\x80-\U0010ffff]", re.I)
+
+
+def esc_url(url: str) -> str:
+    """WordPress's ``esc_url`` for display: characters URLs may not hold dropped,
+    ``&`` and ``'`` as entities."""
+    return _URL_DROPPED.sub("", url).replace("&", "&#038;").replace("'", "&#039;")
 
 
 def php_stream(headers: Iterable[tuple[str, str]]) -> web.StreamResponse:

@@ -11,18 +11,21 @@ from typing import Any
 from aiohttp import web
 
 from ._app import make_app
-from ._config import Generation, SiteConfig
+from ._config import Generation, SiteConfig, release_generation
 from ._site import Site
 from ._tls import make_tls
 
 
 def _make_site(
-    generation: Generation,
+    generation: Generation | None,
     challenge: bool,
     hard_block: bool,
     rate_limit: bool,
     fields: dict[str, Any],
 ) -> Site:
+    if generation is None:  # the release's generation, else today's site (aipkit)
+        release = fields.get("release")
+        generation = release_generation(release) if isinstance(release, str) else "aipkit"
     config = SiteConfig(
         generation=generation,
         challenge=challenge,
@@ -63,7 +66,7 @@ async def _serve(
 
 @contextlib.asynccontextmanager
 async def running(
-    generation: Generation = "aipkit",
+    generation: Generation | None = None,
     challenge: bool = False,
     hard_block: bool = False,
     rate_limit: bool = False,
@@ -86,7 +89,9 @@ async def running(
     ``https://…`` and ``site.ca_file`` the CA's PEM file (gone when the site stops),
     for ``SSL_CERT_FILE`` or a client's ``cafile``.
 
-    ``config_fields`` are any other ``SiteConfig`` fields.
+    ``generation`` defaults to the one of ``release`` (``release="1.9"``: legacy,
+    refusing a bad nonce with WordPress's 403 page), else ``aipkit``; given both,
+    they must agree. ``config_fields`` are any other ``SiteConfig`` fields.
     """
     site = _make_site(generation, challenge, hard_block, rate_limit, config_fields)
     async with _serve(site, host, port, tls, tls_names) as served:
@@ -95,7 +100,7 @@ async def running(
 
 @contextlib.contextmanager
 def serve_in_thread(
-    generation: Generation = "aipkit",
+    generation: Generation | None = None,
     challenge: bool = False,
     hard_block: bool = False,
     rate_limit: bool = False,

@@ -78,6 +78,8 @@ class Credentials:
     #: from a browser solve was refused over plain HTTP (bound to the browser's TLS
     #: fingerprint or HTTP version); remembered with the rest until they expire
     transport: Transport = "http"
+    #: the plugin's release the page showed (its scripts' ``?ver=``); None when it did not say
+    release: str | None = None
 
     def fresh(self, now: float | None = None) -> bool:
         """True while the nonce and every clearance cookie are still good."""
@@ -117,6 +119,8 @@ class Credentials:
             for name in ("nonce", "ajax_url", "site", "user_agent"):
                 if not isinstance(getattr(creds, name), str):
                     raise ValueError(f"{name} is not a string")
+            if creds.release is not None and not isinstance(creds.release, str):
+                raise ValueError("release is not a string")
             return creds
         except (TypeError, ValueError, AttributeError) as exc:
             raise ProtocolError(f"stored credentials are malformed ({exc})") from None

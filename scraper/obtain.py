@@ -73,6 +73,7 @@ def credentials_from(
         referer_url=widget.referer_url,
         widget_type=widget.widget_type,
         session_id=new_session_id(widget.generation),
+        release=widget.release,
     )
 
 

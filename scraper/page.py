@@ -10,10 +10,14 @@ Both plugin generations are recognised (see PROTOCOL.md, "Page markup"):
   with an HTML-entity-encoded JSON ``data-config``, which in popup mode sits on
   ``div.aipkit_popup_wrapper#aipkit_popup_wrapper_<bot>`` instead.
 
+The plugin's release shows in the page as ``?ver=<release>`` on the scripts
+and styles WordPress enqueues from the plugin's folder; each widget carries it
+(``None`` when the page does not say).
+
 >>> info = parse_page(html, "https://chatgptfree.ai/chat/")   # doctest: +SKIP
 >>> widget = info.primary()                                   # doctest: +SKIP
->>> widget.generation, widget.bot_id                          # doctest: +SKIP
-('aipkit', 5)
+>>> widget.generation, widget.bot_id, widget.release          # doctest: +SKIP
+('aipkit', 5, '2.4.71')
 
 The page is parsed with BeautifulSoup on its ``"lxml"`` builder (libxml2's HTML
 parser, lenient the way browsers are), and searched with bs4's own
@@ -33,10 +37,11 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
 
 from bs4 import BeautifulSoup, ParserRejectedMarkup, Tag
 from bs4.dammit import EncodingDetector
@@ -80,6 +85,10 @@ _AIPKIT_CONTAINER = "aipkit_chat_container"
 _AIPKIT_POPUP = "aipkit_popup_wrapper"
 _CLASSES = frozenset((_LEGACY_SHORTCODE, _LEGACY_WIDGET, _AIPKIT_CONTAINER, _AIPKIT_POPUP))
 _AJAX_PATH = "/wp-admin/admin-ajax.php"
+#: The plugin's folder (its WordPress slug, or the premium build's): the scripts and
+#: styles WordPress enqueues from it carry ``?ver=<the plugin's release>``.
+_PLUGIN_DIR = re.compile(r"/plugins/gpt3-ai-content-generator[a-z0-9-]{0,20}/")
+_RELEASE_RE = re.compile(r"[0-9]{1,4}(?:\.[0-9]{1,4}){1,3}")
 #: A URL no HTTP client would send: spaces or control characters inside.
 _BAD_URL_CHAR = re.compile(r"[\s\x00-\x1f\x7f]")
 #: Longer "URLs" are junk in hostile markup, not an admin-ajax.php address.
@@ -103,6 +112,8 @@ class Widget:
     widget_type: str
     #: legacy ``data-url`` (sent back as the ``url`` field); aipkit the page URL
     referer_url: str
+    #: the plugin's release, from the page's plugin scripts' ``?ver=``; None when unknown
+    release: str | None = None
 
 
 def _rank(widget: Widget) -> int:
@@ -118,6 +129,11 @@ class PageInfo:
     """Every usable chat widget on a page, in page order."""
 
     widgets: tuple[Widget, ...]
+
+    @property
+    def release(self) -> str | None:
+        """The plugin's release the page shows (its scripts' ``?ver=``), None when unknown."""
+        return self.widgets[0].release if self.widgets else None
 
     def primary(self, bot_id: int | None = None) -> Widget:
         """The widget a chat uses.
@@ -164,6 +180,9 @@ def parse_page(html: str | bytes, page_url: str) -> PageInfo:
         soup = _soup(text)
         if soup is not None:
             candidates, widgets = _extract(soup, page_url)
+            release = _release(soup) if widgets else None
+            if release is not None:
+                widgets = [replace(w, release=release) for w in widgets]
     if not widgets:
         found = (
             f"; found {candidates} such element(s), but none with a valid nonce and configuration"
@@ -228,9 +247,10 @@ class _WidgetsAndScripts(SoupStrainer):
     """Let BeautifulSoup build only what the search reads.
 
     The widget elements of either generation (with everything inside them, so
-    a container stays inside its popup wrapper) and the scripts (for
-    ``wpaicgParams``); every other tag and string is dropped as it is parsed,
-    which spares most of the Python objects a dense page would cost.
+    a container stays inside its popup wrapper), the scripts (for
+    ``wpaicgParams`` and the release) and the plugin's stylesheets; every other
+    tag and string is dropped as it is parsed, which spares most of the Python
+    objects a dense page would cost.
     """
 
     def allow_tag_creation(
@@ -238,6 +258,9 @@ class _WidgetsAndScripts(SoupStrainer):
     ) -> bool:
         if name == "script":
             return True
+        if name == "link":  # the plugin's stylesheets, for its release
+            href = attrs.get("href") if attrs else None
+            return isinstance(href, str) and _PLUGIN_DIR.search(href) is not None
         value = attrs.get("class") if attrs else None
         # At this point the class attribute is still the raw string.
         return isinstance(value, str) and not _CLASSES.isdisjoint(value.split())
@@ -418,6 +441,24 @@ def _params_ajax_url(soup: BeautifulSoup, page_url: str) -> str | None:
                 if url is not None:
                     return url
     return None
+
+
+def _release(soup: BeautifulSoup) -> str | None:
+    """The plugin's release: the ``?ver=`` of the scripts and styles WordPress enqueues
+    from the plugin's folder (the most common one, should a cache plugin mix them)."""
+    seen: Counter[str] = Counter()
+    for el in soup.find_all(["script", "link"]):
+        url = _attr(el, "src") if el.name == "script" else _attr(el, "href")
+        if not url or len(url) > _MAX_URL or _PLUGIN_DIR.search(url) is None:
+            continue
+        try:
+            query = parse_qsl(urlsplit(url.strip()).query)
+        except ValueError:
+            continue
+        for name, value in query:
+            if name == "ver" and _RELEASE_RE.fullmatch(value):
+                seen[value] += 1
+    return seen.most_common(1)[0][0] if seen else None
 
 
 # ------------------------------------------------------------------------ helpers

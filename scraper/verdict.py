@@ -17,13 +17,15 @@ The rule that shapes everything here: **no false positives**. The real site
 sits behind Cloudflare even when nothing challenges, so a vendor's headers
 alone only name the vendor; a verdict needs a decisive header
 (``cf-mitigated``, ``x-vercel-mitigated``) or a page marker on an error status.
-WordPress's own refusals (``-1`` / 403, ``0`` / 400, the plugin's JSON 403) are
-``ok``: the caller understands those.
+WordPress's own refusals (``-1`` / 403, ``0`` / 400, its error page, the plugin's
+JSON 403) are ``ok``: the caller understands those, and :func:`wordpress_refusal`
+tells them apart for the chat requests.
 """
 
 from __future__ import annotations
 
 import email.utils
+import html
 import math
 import re
 import time
@@ -34,9 +36,19 @@ from typing import Literal
 
 from scraper.errors import BlockedError, ChallengeError, RateLimitedError, redact_url
 
-__all__ = ["Kind", "Verdict", "parse_retry_after", "verdict"]
+__all__ = [
+    "WP_NONCE_AYS",
+    "Kind",
+    "Refusal",
+    "RefusalKind",
+    "Verdict",
+    "parse_retry_after",
+    "verdict",
+    "wordpress_refusal",
+]
 
 Kind = Literal["ok", "challenge", "blocked", "rate_limited"]
+RefusalKind = Literal["nonce", "unknown_action", "error_page"]
 
 #: Challenge and block pages put their markers near the top; reading only this
 #: much keeps a verdict on a multi-megabyte page cheap.
@@ -78,6 +90,15 @@ _PERIMETERX_BODY = (
 )
 _AKAMAI_CHALLENGE_BODY = ("/_sec/cp_challenge/", "sec-if-cpt")
 _IMPERVA_CHALLENGE = "_incapsula_resource"
+
+#: ``wp_nonce_ays()``'s words: WordPress refusing a nonce. Through admin-ajax.php
+#: only the message is printed (capture legacy-1.9-bad-nonce.http, AI Power
+#: 1.9.0 through 2.2), elsewhere it sits inside WordPress's error page.
+WP_NONCE_AYS = "The link you followed has expired."
+#: The body tag of WordPress's full error page (``_default_wp_die_handler``).
+_WP_ERROR_PAGE = 'id="error-page"'
+_TAG = re.compile(r"<[^>]*>")
+_SPACES = re.compile(r"\s+")
 _IMPERVA_INCIDENT = ("incapsula incident id", "request unsuccessful", "cwudnsai=")
 
 
@@ -178,6 +199,57 @@ def verdict(
     return found or OK
 
 
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """WordPress's own refusal of an AJAX call: neither the plugin's answer nor an edge's."""
+
+    #: ``nonce`` (``-1``, "The link you followed has expired."), ``unknown_action``
+    #: (``0``: no handler for the action) or ``error_page`` (any other ``wp_die`` page)
+    kind: RefusalKind
+    status: int
+    #: what decided, for humans: the status and WordPress's words (markup removed, short)
+    evidence: str
+
+
+def wordpress_refusal(status: int, body: str | bytes | None) -> Refusal | None:
+    """What WordPress itself answered an ``admin-ajax.php`` call, if it was a refusal.
+
+    Only for the answers of admin-ajax.php: the same words elsewhere (a blog post
+    quoting them) mean nothing. A bot-protection page is never one (no marker
+    here appears on them), so call :func:`verdict` first and this for what it
+    passes as ``ok``.
+
+    >>> wordpress_refusal(403, "-1").kind
+    'nonce'
+    >>> wordpress_refusal(400, "0").evidence
+    "HTTP 400, body '0'"
+    >>> wordpress_refusal(200, '{"status":"error"}') is None
+    True
+    """
+    head = _head(body)
+    text = head.strip()
+    if text == "-1":  # check_ajax_referer()
+        return Refusal("nonce", status, f"HTTP {status}, body '-1'")
+    # admin-ajax.php with no handler for the action: wp_die('0', 400); an empty
+    # 400 is the same refusal with the body lost on the way.
+    if text == "0" or (not text and status == 400):
+        return Refusal("unknown_action", status, f"HTTP {status}, body '{text}'")
+    low = text.lower()
+    error_page = _WP_ERROR_PAGE in low
+    if low.startswith(WP_NONCE_AYS.lower()) or (error_page and WP_NONCE_AYS.lower() in low):
+        return Refusal("nonce", status, f"HTTP {status}, WordPress's {WP_NONCE_AYS!r}")
+    if error_page:
+        words = _page_words(head[head.lower().index(_WP_ERROR_PAGE) :])
+        return Refusal("error_page", status, f"HTTP {status}, WordPress's error page: {words!r}")
+    return None
+
+
+def _page_words(fragment: str) -> str:
+    """The text of an HTML fragment, one line, at most 200 characters."""
+    text = _SPACES.sub(" ", html.unescape(_TAG.sub(" ", fragment.split(">", 1)[-1]))).strip()
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` value (delta-seconds or HTTP-date).
 
@@ -257,7 +329,7 @@ def _other_vendors(status: int, h: Mapping[str, str], low: str) -> Verdict | Non
     cookies = _cookie_names(h)
     # Header-only signals ride on every response of a protected site, also on
     # WordPress's own 403 "-1": they count only on a page that is not one.
-    foreign = not _app_answer(low)
+    foreign = not _app_answer(status, low)
 
     if "akamai" in server:
         if any(marker in low for marker in _AKAMAI_CHALLENGE_BODY):
@@ -339,10 +411,11 @@ def _cookie_names(h: Mapping[str, str]) -> frozenset[str]:
     )
 
 
-def _app_answer(low: str) -> bool:
-    """True for what WordPress and the plugin answer themselves: -1, 0, JSON, nothing."""
+def _app_answer(status: int, low: str) -> bool:
+    """True for what WordPress and the plugin answer themselves: JSON, nothing, or
+    one of WordPress's refusals (-1, 0, its nonce message, its error page)."""
     text = low.strip()
-    return text in ("", "-1", "0") or text.startswith(("{", "["))
+    return not text or text.startswith(("{", "[")) or wordpress_refusal(status, text) is not None
 
 
 def _is_html(h: Mapping[str, str], low: str) -> bool:

@@ -328,6 +328,77 @@ MUTANTS: list[Mutant] = [
         timeout=180,
     ),
     Mutant(
+        "wp-nonce-page-not-a-rejected-nonce",
+        "issue 22: WordPress's 403 'The link you followed has expired.' (AI Power 1.9.0-2.2) "
+        "ends the chat with a ProtocolError instead of one refresh and resend",
+        "scraper/verdict.py",
+        "    if low.startswith(WP_NONCE_AYS.lower()) "
+        "or (error_page and WP_NONCE_AYS.lower() in low):",
+        "    if False:",
+        (
+            "tests/provider/test_wordpress_refusals.py",
+            "tests/provider/test_chat.py",
+            "-k",
+            "genuine or recovers or nonce",
+        ),
+    ),
+    Mutant(
+        "wp-minus-one-not-a-rejected-nonce",
+        "issue 22: check_ajax_referer's '-1' is not taken for a rejected nonce",
+        "scraper/verdict.py",
+        '    if text == "-1":  # check_ajax_referer()\n',
+        "    if False:\n",
+        ("tests/provider/test_wordpress_refusals.py", "-k", "recovers"),
+    ),
+    Mutant(
+        "wp-zero-not-an-unknown-action",
+        "issue 22: admin-ajax.php's '0' (no handler: plugin inactive, other generation) "
+        "is not read again once and not explained",
+        "scraper/verdict.py",
+        '    if text == "0" or (not text and status == 400):\n',
+        "    if False:\n",
+        ("tests/provider/test_wordpress_refusals.py", "-k", "unknown_action"),
+    ),
+    Mutant(
+        "wp-error-page-called-foreign-by-verdict",
+        "issue 22: a vendor's header-only signal turns WordPress's own 403 page into a block",
+        "scraper/verdict.py",
+        '    return not text or text.startswith(("{", "[")) or wordpress_refusal(status, text) '
+        "is not None\n",
+        '    return not text or text in ("-1", "0") or text.startswith(("{", "["))\n',
+        ("tests/scraper/test_verdict.py", "-k", "wordpress_refusals_are_ok"),
+    ),
+    Mutant(
+        "nonce-resent-after-text",
+        "issue 22: a nonce refused after text reached the caller is resent (text twice)",
+        "provider/_provider.py",
+        "                if yielded:\n                    raise\n"
+        "                if isinstance(exc, Challenged) and solved_now",
+        "                if isinstance(exc, Challenged) and solved_now",
+        ("tests/provider/test_wordpress_refusals.py", "-k", "after_text"),
+    ),
+    Mutant(
+        "sandbox-1.9-refuses-with-plugin-json",
+        "issue 22: the sandbox's 1.9 release answers a bad nonce like 1.8 (its JSON)",
+        "sandbox/_legacy.py",
+        "        if wordpress_refuses_nonce(config.plugin_release):\n",
+        "        if False:\n",
+        ("tests/sandbox/test_sandbox_legacy.py", "-k", "1_9"),
+    ),
+    Mutant(
+        "release-not-read-from-the-page",
+        "issue 22: the plugin's ?ver= is not read, health reports every release unknown",
+        "scraper/page.py",
+        "    return seen.most_common(1)[0][0] if seen else None\n",
+        "    return None\n",
+        (
+            "tests/scraper/test_page.py",
+            "tests/commands/test_commands.py",
+            "-k",
+            "release or health_json",
+        ),
+    ),
+    Mutant(
         "browser-transport-never-chosen",
         "issue 12: a clearance bound to the browser's TLS ends in ChallengeError",
         "provider/_provider.py",

@@ -16,11 +16,14 @@ from scraper.errors import (
     ProtocolError,
     ProviderError,
     SessionExpiredError,
+    UpstreamError,
 )
 from scraper.http import check_proxy_reply, read_at_most, request_headers
 
 if TYPE_CHECKING:  # imported by the first request, not by `import provider`
     import aiohttp
+
+    from scraper.verdict import Refusal
 
 log = logging.getLogger(__name__)
 
@@ -158,9 +161,11 @@ async def check_not_page(resp: Reply, what: str) -> None:
     """Raise the right error when ``resp`` is an HTML page (or junk) where a reply was due.
 
     This is the original client's silent failure — a challenge page with
-    status 200 yielded nothing — turned into a clear error.
+    status 200 yielded nothing — turned into a clear error. Bot protection
+    decides first (a 403 from it stays a challenge or a block); then WordPress's
+    own refusals of the chat request (:func:`refused_by_wordpress`).
     """
-    from scraper.verdict import verdict
+    from scraper.verdict import verdict, wordpress_refusal
 
     check_proxy_reply(resp.status, None)
     body = (await read_limited(resp, MAX_JSON_BYTES))[:SNIFF_BYTES]
@@ -168,17 +173,40 @@ async def check_not_page(resp: Reply, what: str) -> None:
     if found.kind == "challenge":
         raise Challenged(f"{what}: bot protection answered with a challenge ({found.evidence})")
     found.raise_for_access(str(resp.url))
-    text = body.strip()[:1].decode("ascii", "replace")
-    if text in ("0", "") and resp.status == 400:
-        raise ActionUnknown(
-            f"{what}: the site does not know the chat action (HTTP 400, body '0'): "
-            "its plugin was removed or changed generation"
-        )
-    if body.strip() == b"-1":
-        raise NonceRejected(f"{what}: the site rejected the nonce (body '-1')")
+    refusal = wordpress_refusal(resp.status, body)
+    if refusal is not None:
+        raise refused_by_wordpress(refusal, what)
     raise ProtocolError(
         f"{what}: expected the plugin's reply, got HTTP {resp.status} "
         f"{resp.headers.get('Content-Type', 'without a content type')}: the site may have changed"
+    )
+
+
+def refused_by_wordpress(refusal: Refusal, what: str) -> ProviderError:
+    """The error for WordPress's own refusal of a chat request (admin-ajax.php).
+
+    A rejected nonce — ``-1``, or "The link you followed has expired." from
+    AI Power 1.9.0 through 2.2 — and an unknown action are the provider's
+    signals to refresh once and resend once; another error page is final.
+    """
+    if refusal.kind == "nonce":
+        return NonceRejected(
+            f"{what}: WordPress rejected the nonce ({refusal.evidence}): "
+            "it expired or the page was cached"
+        )
+    if refusal.kind == "unknown_action":
+        return ActionUnknown(
+            f"{what}: WordPress has no handler for the chat action ({refusal.evidence}): "
+            "the chat plugin is inactive, or the site switched plugin generation"
+        )
+    if refusal.status >= 500:
+        return UpstreamError(
+            f"{what}: the site failed ({refusal.evidence}); retry later "
+            "(the site's operator has to fix this if it persists)"
+        )
+    return ProtocolError(
+        f"{what}: WordPress refused the request before the chat plugin answered "
+        f"({refusal.evidence}); check that the chat works on the site in a browser"
     )
 
 

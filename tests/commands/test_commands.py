@@ -223,9 +223,9 @@ async def test_import_of_a_bad_file_is_a_usage_error(tmp_path: Path) -> None:
 # -- health ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("generation", ["legacy", "aipkit"])
-async def test_health_json_shape(generation: str, cache_dir: Path) -> None:
-    async with sandbox.running(generation=generation) as site:
+@pytest.mark.parametrize("release", ["1.8.79", "1.9.18", "2.4.71"])
+async def test_health_json_shape(release: str, cache_dir: Path) -> None:
+    async with sandbox.running(release=release) as site:
         result = await run("provider.health", "--url", site.url, "--json")
     assert result.code == 0, result
     data = result.json()
@@ -246,6 +246,25 @@ async def test_health_json_shape(generation: str, cache_dir: Path) -> None:
         assert set(step) == {"name", "ok", "seconds", "detail", "error", "error_type", "metrics"}
     chat = data["steps"][3]["metrics"]
     assert chat["answer_chars"] > 0 and chat["first_chunk_seconds"] >= 0
+    # The plugin's release, as the page's script ?ver= shows it.
+    credentials = data["steps"][2]
+    assert credentials["metrics"]["release"] == release
+    assert f"release {release}" in credentials["detail"]
+
+
+async def test_health_says_when_the_release_is_unknown(cache_dir: Path) -> None:
+    from tests.capture import CAPTURES, raw_reply, serve_raw
+
+    tag = (CAPTURES / "legacy-widget.html").read_text()  # the captured tag, no scripts
+
+    def respond(request: object, host: str) -> bytes:
+        page = f"<html><body>{tag.replace('127.0.0.1:8081', host)}</div></body></html>"
+        return raw_reply("200 OK", page.encode())
+
+    async with serve_raw(respond) as server:
+        result = await run("provider.health", "--url", server.url + "/", "--no-chat")
+    assert result.code == 0, result
+    assert "legacy generation, release unknown (no ?ver= on the plugin's scripts)" in result.out
 
 
 async def test_health_no_chat_and_junit(cache_dir: Path, tmp_path: Path) -> None:

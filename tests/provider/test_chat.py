@@ -24,6 +24,8 @@ from provider.errors import (
 from tests.conftest import USER, chat, provider_for
 
 GENERATIONS = ["legacy", "aipkit"]
+#: The first request of a chat, the one a stale nonce is refused at.
+CHAT_ACTION = {"legacy": "wpaicg_chat_shortcode_message", "aipkit": "aipkit_cache_sse_message"}
 
 
 def page_hits(site: sandbox.Site) -> int:
@@ -123,14 +125,21 @@ async def test_200_concurrent_cold_calls_fetch_the_page_once(
         assert page_hits(site) == 1
 
 
-@pytest.mark.parametrize("generation", GENERATIONS)
-async def test_rotated_nonce_is_recovered_transparently(generation: str, cache_dir: Path) -> None:
-    async with sandbox.running(generation=generation) as site:
+#: One release per way a site refuses a stale nonce: the legacy plugin's JSON (1.8.x),
+#: WordPress's 403 page (1.9.0 through 2.2), aipkit's JSON 403 and error event (2.3+).
+NONCE_REFUSALS = ["1.8.79", "1.9.18", "2.4.71"]
+LEGACY_NONCE_REFUSALS = ["1.8.79", "1.9.18"]
+
+
+@pytest.mark.parametrize("release", NONCE_REFUSALS)
+async def test_rotated_nonce_is_recovered_transparently(release: str, cache_dir: Path) -> None:
+    async with sandbox.running(release=release) as site:
         provider = provider_for(site.url, cache_dir)
         await chat(provider)
         site.rotate_nonce()
         assert await chat(provider) == "You said: Hello sandbox"
-        if generation == "aipkit":
+        assert site.hits[f"admin-ajax:{CHAT_ACTION[site.config.generation]}"] == 3
+        if site.config.generation == "aipkit":
             # aipkit asks the site for a new nonce, like the plugin's own script: no page read.
             assert site.hits["admin-ajax:aipkit_get_frontend_chat_nonce"] == 1
             assert page_hits(site) == 1
@@ -139,9 +148,9 @@ async def test_rotated_nonce_is_recovered_transparently(generation: str, cache_d
         assert await chat(provider) == "You said: Hello sandbox"  # the new nonce was stored
 
 
-@pytest.mark.parametrize("generation", GENERATIONS)
-async def test_nonce_expired_by_time_is_recovered(generation: str, cache_dir: Path) -> None:
-    async with sandbox.running(generation=generation, tick_seconds=0.3) as site:
+@pytest.mark.parametrize("release", NONCE_REFUSALS)
+async def test_nonce_expired_by_time_is_recovered(release: str, cache_dir: Path) -> None:
+    async with sandbox.running(release=release, tick_seconds=0.3) as site:
         provider = provider_for(site.url, cache_dir)
         await chat(provider)
         first = site.nonce()
@@ -151,10 +160,12 @@ async def test_nonce_expired_by_time_is_recovered(generation: str, cache_dir: Pa
             await asyncio.sleep(0.05)
             seen.add(site.nonce())
         assert await chat(provider) == "You said: Hello sandbox"
+        assert site.hits[f"admin-ajax:{CHAT_ACTION[site.config.generation]}"] == 3
 
 
-async def test_nonce_rejected_twice_is_a_clear_error(cache_dir: Path) -> None:
-    async with sandbox.running(generation="legacy") as site:
+@pytest.mark.parametrize("release", LEGACY_NONCE_REFUSALS)
+async def test_nonce_rejected_twice_is_a_clear_error(release: str, cache_dir: Path) -> None:
+    async with sandbox.running(release=release) as site:
         provider = provider_for(site.url, cache_dir)
         await chat(provider)
 

@@ -27,6 +27,17 @@ def test_entries_written_before_the_transport_existed_read_as_http(cache_dir: Pa
     assert Credentials.from_dict(data).transport == "http"
 
 
+def test_the_release_is_stored_and_entries_without_it_read_as_unknown(cache_dir: Path) -> None:
+    store = store_for(cache_dir)
+    store.put(make(release="1.9.18"), "")
+    store._memory.clear()
+    again = store.get(SITE, "")
+    assert again is not None and again.release == "1.9.18"
+    data = make(release="1.9.18").to_dict()
+    del data["release"]
+    assert Credentials.from_dict(data).release is None
+
+
 def test_unknown_keys_in_a_stored_entry_are_ignored(cache_dir: Path) -> None:
     store = store_for(cache_dir)
     store.put(make(nonce="0123456789"), "")

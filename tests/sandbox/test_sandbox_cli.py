@@ -20,6 +20,7 @@ async def test_help_lists_options_and_examples() -> None:
     text = result.out
     for option in (
         "--generation",
+        "--release",
         "--challenge",
         "--hard-block",
         "--rate-limit",
@@ -80,3 +81,21 @@ async def test_tls_serves_https_and_prints_its_ca() -> None:
 async def test_bad_value_is_reported() -> None:
     result = await procs.run_module("sandbox", "--generation", "modern", timeout=30)
     assert result.code == 2 and "invalid choice" in result.err
+
+
+async def test_release_implies_its_generation() -> None:
+    async with _sandbox("--release", "1.9") as proc:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        assert "(legacy, release 1.9)" in line, line
+        proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.wait(), 30)
+    assert proc.returncode == 0
+
+
+async def test_release_of_another_generation_is_refused() -> None:
+    result = await procs.run_module(
+        "sandbox", "--generation", "aipkit", "--release", "1.9", "--port", "0", timeout=30
+    )
+    assert result.code == 2
+    assert "belongs to the legacy generation" in result.err

@@ -58,9 +58,12 @@ def assert_same_legacy_stream(ours: bytes, theirs: bytes) -> None:
     assert not ours.endswith(b"\n")
 
 
-async def test_post_stream_matches_capture(http: aiohttp.ClientSession) -> None:
+@pytest.mark.parametrize("release", [None, "1.9.18"])  # 1.9 answers a good nonce as 1.8 does
+async def test_post_stream_matches_capture(
+    http: aiohttp.ClientSession, release: str | None
+) -> None:
     cap = capture("legacy-chat-stream.http")
-    async with sandbox.running(generation="legacy") as site:
+    async with sandbox.running(generation="legacy", release=release) as site:
         reply = await fetch(
             http, "POST", site.url + AJAX, data=chat_fields(site, "Hello legacy bot")
         )
@@ -135,14 +138,62 @@ async def test_non_streaming_matches_capture(http: aiohttp.ClientSession) -> Non
     assert reply.body == cap.body
 
 
-async def test_bad_nonce_matches_capture(http: aiohttp.ClientSession) -> None:
+@pytest.mark.parametrize("release", [None, "1.8.79", "1.8.0"])
+async def test_bad_nonce_matches_capture(http: aiohttp.ClientSession, release: str | None) -> None:
     cap = capture("legacy-bad-nonce.http")
-    async with sandbox.running(generation="legacy") as site:
+    async with sandbox.running(generation="legacy", release=release) as site:
         fields = chat_fields(site, "hi", _wpnonce="0123456789")
         reply = await fetch(http, "POST", site.url + AJAX, data=fields)
     assert reply.status == 200
     assert comparable_headers(reply.headers) == comparable_headers(cap.headers)
     assert reply.body == cap.body
+
+
+# -- 1.9.0 through 2.2: WordPress's check_ajax_referer refuses the nonce ------------------
+
+
+@pytest.mark.parametrize("release", ["1.9", "1.9.0", "1.9.18", "2.2"])
+@pytest.mark.parametrize("method", ["POST", "GET"])
+async def test_1_9_to_2_2_bad_nonce_matches_capture(
+    http: aiohttp.ClientSession, release: str, method: str
+) -> None:
+    cap = capture("legacy-1.9-bad-nonce.http")
+    async with sandbox.running(release=release) as site:
+        assert site.config.generation == "legacy"
+        fields = chat_fields(site, "hi", _wpnonce="0123456789")
+        where = {"data": fields} if method == "POST" else {"params": fields}
+        reply = await fetch(
+            http, method, site.url + AJAX, headers={"Referer": site.url + "/"}, **where
+        )
+        host = urlsplit(site.url).netloc
+        assert not site.prompts  # refused before the message is read
+    assert reply.status == 403
+    assert comparable_headers(reply.headers) == comparable_headers(cap.headers)
+    assert reply.body == cap.body.replace(cap.host.encode(), host.encode())
+
+
+@pytest.mark.parametrize(
+    ("referer", "link"),
+    [
+        (None, None),
+        ("{site}/chat/?updated=1&lang=en", "{site}/chat/?lang=en"),
+        ("{site}/?a=1&b=2", "{site}/?a=1&#038;b=2"),
+        ("https://elsewhere.example/", None),  # wp_validate_redirect: the site's host only
+        ("{site}" + AJAX, None),  # the request itself
+    ],
+)
+async def test_1_9_refusal_links_back_like_wordpress(
+    http: aiohttp.ClientSession, referer: str | None, link: str | None
+) -> None:
+    async with sandbox.running(release="1.9.18") as site:
+        headers = {"Referer": referer.format(site=site.url)} if referer else {}
+        fields = chat_fields(site, "hi", _wpnonce="0123456789")
+        reply = await fetch(http, "POST", site.url + AJAX, data=fields, headers=headers)
+        expected = "The link you followed has expired."
+        if link is not None:
+            expected += f'</p><p><a href="{link.format(site=site.url)}">Please try again.</a>'
+    assert reply.status == 403
+    assert reply.text == expected + "\n"
 
 
 @pytest.mark.parametrize(

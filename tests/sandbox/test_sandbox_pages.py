@@ -195,7 +195,7 @@ async def test_live_config_change_applies_next_request(http: aiohttp.ClientSessi
 
 def test_config_validation() -> None:
     with pytest.raises(ValueError):
-        sandbox.SiteConfig(generation="modern")  # type: ignore[arg-type]
+        sandbox.SiteConfig(generation="modern")
     with pytest.raises(ValueError):
         sandbox.SiteConfig(reply_error="whatever")
     assert sandbox.SiteConfig().aipkit_bots == [5]
@@ -217,3 +217,52 @@ async def test_stale_page_nonce(http: aiohttp.ClientSession, generation: Gen) ->
         assert '"search_nonce":"0123456789"' in page
     else:
         assert aipkit_configs(page)[0]["nonce"] == "0123456789"
+
+
+# -- the plugin's release, as WordPress prints it ---------------------------------------
+
+PLUGIN_ASSET_VER = re.compile(
+    r"<(?:script|link)\b[^>]*(?:src|href)='[^']*/wp-content/plugins/gpt3-ai-content-generator/"
+    r"[^'?]*\?ver=([^']*)'"
+)
+
+
+@pytest.mark.parametrize(
+    ("settings", "release", "generation"),
+    [
+        ({"generation": "legacy"}, "1.8.79", "legacy"),
+        ({"generation": "aipkit"}, "2.4.71", "aipkit"),
+        ({}, "2.4.71", "aipkit"),
+        ({"release": "1.9.18"}, "1.9.18", "legacy"),
+        ({"release": "2.2", "legacy_markup": "widget"}, "2.2", "legacy"),
+        ({"release": "2.3"}, "2.3", "aipkit"),
+        ({"release": "2.4.71", "generation": "aipkit", "aipkit_popup": True}, "2.4.71", "aipkit"),
+    ],
+)
+async def test_plugin_scripts_and_styles_carry_the_release(
+    http: aiohttp.ClientSession, settings: dict[str, object], release: str, generation: str
+) -> None:
+    async with sandbox.running(**settings) as site:
+        assert site.config.generation == generation
+        assert site.config.plugin_release == release
+        page = await get_page(http, site, "/chat/")
+    versions = PLUGIN_ASSET_VER.findall(page)
+    assert len(versions) >= 2 and set(versions) == {release}
+    assert "<script src='" in page and "<link rel='stylesheet'" in page
+    # WordPress's own scripts carry its versions, not the plugin's.
+    assert "/wp-includes/js/jquery/jquery.min.js?ver=3.6.1'" in page
+
+
+@pytest.mark.parametrize(
+    ("settings", "error"),
+    [
+        ({"generation": "aipkit", "release": "1.9"}, "belongs to the legacy generation"),
+        ({"generation": "legacy", "release": "2.4.71"}, "belongs to the aipkit generation"),
+        ({"release": "3.0"}, "only 1.x and 2.x"),
+        ({"release": "1.9-beta"}, "expected a version"),
+    ],
+)
+async def test_a_release_that_cannot_be_is_refused(settings: dict[str, str], error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        async with sandbox.running(**settings):
+            pass

@@ -582,3 +582,63 @@ def test_any_input_gives_page_info_or_no_chat_widget(
         assert widget.ajax_url.startswith(("http://", "https://"))
         assert widget.post_id >= 0 and widget.bot_id >= 0
     info.primary()
+
+
+# -- the plugin's release: ?ver= on its scripts and styles --------------------------------
+
+PLUGIN = "https://example.com/wp-content/plugins/gpt3-ai-content-generator"
+JQUERY = (
+    "<script src='https://example.com/wp-includes/js/jquery/jquery.min.js?ver=3.6.1' "
+    "id='jquery-core-js'></script>"
+)
+
+
+def plugin_script(path: str, ver: str) -> str:
+    return f"<script src='{PLUGIN}/{path}?ver={ver}' id='x-js'></script>"
+
+
+def plugin_style(path: str, ver: str) -> str:
+    return f"<link rel='stylesheet' id='x-css' href='{PLUGIN}/{path}?ver={ver}' media='all' />"
+
+
+@pytest.mark.parametrize(
+    ("head", "body", "release"),
+    [
+        # As WordPress 6.1 prints the enqueued files: style and script in the head,
+        # the chat script in the footer; jQuery's own version beside them.
+        (
+            JQUERY + plugin_style("public/css/wpaicg-chat.css", "1.9.18"),
+            plugin_script("public/js/wpaicg-chat.js", "1.9.18"),
+            "1.9.18",
+        ),
+        ("", plugin_script("dist/js/public-main.bundle.js", "2.4.71"), "2.4.71"),
+        # Scripts combined away by a cache plugin: the stylesheet still says.
+        (plugin_style("public/css/wpaicg-chat.css", "2.2"), "", "2.2"),
+        # The premium build's folder, a relative URL, another query parameter first.
+        (
+            "<script src='/wp-content/plugins/gpt3-ai-content-generator-premium/a.js?x=1&ver=2.3'>"
+            "</script>",
+            "",
+            "2.3",
+        ),
+        # A cache plugin mixing versions: the most common one.
+        (
+            plugin_style("a.css", "2.4.70"),
+            plugin_script("b.js", "2.4.71") + plugin_script("c.js", "2.4.71"),
+            "2.4.71",
+        ),
+        # Nothing that says: unknown, not an error.
+        ("", "", None),
+        (JQUERY, "", None),
+        ("<script src='" + PLUGIN + "/a.js'></script>", "", None),  # enqueued without a version
+        (plugin_script("a.js", "latest") + plugin_style("b.css", "1.9<b>"), "", None),
+        ("<script>var x = '/plugins/gpt3-ai-content-generator/a.js?ver=1.9';</script>", "", None),
+    ],
+)
+def test_the_plugin_release_is_read_from_its_scripts_and_styles(
+    head: str, body: str, release: str | None
+) -> None:
+    info = parse_page(page(LEGACY_TAG, "</div>", AIPKIT_TAG, "</div>", body, head=head), LEGACY_URL)
+    assert info.release == release
+    assert {w.release for w in info.widgets} == {release}
+    assert info.primary().release == release

@@ -10,7 +10,13 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from scraper.errors import AccessError, BlockedError, ChallengeError, RateLimitedError
-from scraper.verdict import SCAN_BYTES, Verdict, parse_retry_after, verdict
+from scraper.verdict import (
+    SCAN_BYTES,
+    Verdict,
+    parse_retry_after,
+    verdict,
+    wordpress_refusal,
+)
 
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 
@@ -216,9 +222,29 @@ def test_sse_answer_quoting_a_challenge_page_is_ok() -> None:
     assert verdict(200, {**CF, "content-type": "text/event-stream"}, quoted).kind == "ok"
 
 
+WP_ERROR_PAGE = """<!DOCTYPE html>
+<html lang="en-US">
+<head>
+	<meta http-equiv="Content-Type" content="text/html; charset=utf-8" />
+		<title>WordPress &rsaquo; Error</title>
+</head>
+<body id="error-page">
+	<div class="wp-die-message">{}</div></body>
+</html>
+"""
+
+
 @pytest.mark.parametrize(
     ("status", "body"),
-    [(403, "-1"), (400, "0"), (403, b"-1"), (403, ""), (503, "<html>Maintenance</html>")],
+    [
+        (403, "-1"),
+        (400, "0"),
+        (403, b"-1"),
+        (403, ""),
+        (503, "<html>Maintenance</html>"),
+        (403, capture_body("legacy-1.9-bad-nonce.http")[2]),
+        (403, WP_ERROR_PAGE.format("Sorry, you are not allowed to access this page.")),
+    ],
 )
 def test_wordpress_refusals_are_ok(status: int, body: str | bytes) -> None:
     headers = {
@@ -347,3 +373,49 @@ def test_evidence_never_carries_cookie_values(
     with pytest.raises(AccessError) as excinfo:
         result.raise_for_access(URL)
     assert_clean(str(excinfo.value))
+
+
+# ------------------------------------------------------------ WordPress's own refusals
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind"),
+    [
+        (403, "-1", "nonce"),
+        (200, b" -1\n", "nonce"),
+        (403, capture_body("legacy-1.9-bad-nonce.http")[2], "nonce"),
+        (403, WP_ERROR_PAGE.format("The link you followed has expired."), "nonce"),
+        (400, "0", "unknown_action"),
+        (200, "0", "unknown_action"),
+        (400, "", "unknown_action"),
+        (403, WP_ERROR_PAGE.format("Sorry, you are not allowed to do that."), "error_page"),
+        (500, WP_ERROR_PAGE.format("There has been a critical error."), "error_page"),
+    ],
+)
+def test_wordpress_refusal_kinds(status: int, body: str | bytes, kind: str) -> None:
+    found = wordpress_refusal(status, body)
+    assert found is not None and found.kind == kind and found.status == status
+    assert f"HTTP {status}" in found.evidence
+
+
+def test_wordpress_error_page_evidence_is_its_message_in_one_line() -> None:
+    found = wordpress_refusal(403, WP_ERROR_PAGE.format("Sorry, <b>you</b> &amp; me."))
+    assert found is not None
+    assert found.evidence == "HTTP 403, WordPress's error page: 'Sorry, you & me.'"
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (200, '{"status":"error","msg":"Nonce verification failed"}'),
+        (403, CF_CHALLENGE_PAGE),
+        (403, CF_1020_PAGE),
+        (200, "<p>Blog: why 'The link you followed has expired.' shows up</p>"),
+        (403, "<html><body><h1>Forbidden</h1>by the firewall</body></html>"),
+        (200, "-10"),
+        (200, "0123"),
+        (200, ""),
+    ],
+)
+def test_other_answers_are_no_wordpress_refusal(status: int, body: str) -> None:
+    assert wordpress_refusal(status, body) is None

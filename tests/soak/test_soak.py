@@ -104,6 +104,13 @@ LANES = [
         (ANSWER, SessionExpiredError),
         rotate=True,
     ),
+    Lane(  # 1.9.0-2.2: WordPress's own 403 page refuses the stale nonce
+        "expiring-legacy-1.9",
+        "legacy",
+        {"tick_seconds": 1.5, "release": "1.9.18"},
+        (ANSWER, SessionExpiredError),
+        rotate=True,
+    ),
     Lane(
         "expiring-aipkit",
         "aipkit",
