@@ -45,15 +45,15 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from provider import _metrics
-from provider.store import (
+from provider.store.base import (
     ENV_STORE,
     FILE_VERSION,
-    CredentialStore,
     SingleFlight,
     _Flight,
     _same,
     entry_key,
 )
+from provider.store.files import CredentialStore
 from scraper.credentials import Credentials
 from scraper.errors import ConfigurationError, ProtocolError, redact_url
 from scraper.http import Deadline
