@@ -121,7 +121,7 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "two-browser-launches-per-solve",
         "issue 15: Chromium starts twice per solve (the clearance count stays 1)",
-        "scraper/browser.py",
+        "scraper/browser/_solve.py",
         "        t0 = time.monotonic()\n        browser = await _start(\n"
         "            playwright.chromium.launch(**launch_options,",
         "        t0 = time.monotonic()\n"
@@ -316,7 +316,7 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "page-parsed-on-the-loop",
         "issue 14: a big page's parse stalls every other stream on the loop",
-        "scraper/obtain.py",
+        "scraper/page.py",
         "        info = await asyncio.to_thread(parse_page, html, page_url)\n",
         "        info = parse_page(html, page_url)\n",
         ("tests/scraper/test_parse_off_loop.py",),
