@@ -66,7 +66,7 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "server-drops-text-parts",
         "issue 15: the server drops every text content part",
-        "provider/serve/_wire.py",
+        "provider/commands/serve/_wire.py",
         'texts.append(str(part.get("text", "")))',
         'texts.append("")',
         ("tests/serve/test_openai.py", "-k", "content_parts"),
@@ -83,7 +83,7 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "serve-binds-beyond-loopback-without-key",
         "issue 15: the server binds 0.0.0.0 without a key, from every entry point",
-        "provider/serve/_app.py",
+        "provider/commands/serve/_app.py",
         "    if not api_key and not is_loopback(host):\n",
         "    if False:\n",
         (
@@ -94,7 +94,7 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "make-app-skips-the-loopback-rule",
         "issue 15: only the command refuses; make_app and running() bind beyond loopback",
-        "provider/serve/_app.py",
+        "provider/commands/serve/_app.py",
         "    refuse_exposure(host, api_key)\n    app = web.Application(",
         "    app = web.Application(",
         ("tests/serve/test_command.py", "-k", "refuse"),
@@ -134,7 +134,7 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "chat-command-ignores-system",
         "issue 15 (stdin/--system test): the chat command drops --system",
-        "provider/__main__.py",
+        "provider/commands/__main__.py",
         "    if args.system:\n",
         "    if False:\n",
         ("tests/commands/test_commands.py", "-k", "stdin"),
@@ -142,7 +142,7 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "chat-command-reads-one-stdin-line",
         "issue 15 (stdin/--system test): only the first line of stdin is asked",
-        "provider/__main__.py",
+        "provider/commands/__main__.py",
         '    return text.strip("\\n")\n',
         '    return text.strip("\\n").splitlines()[0]\n',
         ("tests/commands/test_commands.py", "-k", "stdin"),
@@ -259,7 +259,7 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "wrong-key-accepted",
         "the server lets any bearer key through",
-        "provider/serve/_app.py",
+        "provider/commands/serve/_app.py",
         '        if scheme.lower() != "bearer" or not hmac.compare_digest(',
         '        if scheme.lower() != "bearer" and not hmac.compare_digest(',
         ("tests/serve/test_openai.py", "-k", "401"),
