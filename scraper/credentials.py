@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from scraper.errors import ProtocolError
 
-if TYPE_CHECKING:  # types only: the page parser (bs4) and aiohttp load when a refresh runs
-    from scraper.http import Proxy
+if TYPE_CHECKING:  # types only: the page parser (bs4) loads when a refresh runs
     from scraper.page import Widget
+    from scraper.request import Proxy
 
 Generation = Literal["legacy", "aipkit"]
 Source = Literal["http", "browser"]

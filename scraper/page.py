@@ -26,6 +26,9 @@ event loop that carries other chats' streams.
 
 Whatever the input, :func:`parse_page` returns a :class:`PageInfo` or raises
 :class:`~scraper.errors.NoChatWidgetError`; nothing else escapes.
+
+One idea despite its length: reading the chat widget out of a page (decoding, both
+generations' markup, and the field checks they share).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from bs4.filter import SoupStrainer
 from scraper.errors import NoChatWidgetError, redact_url
 
 if TYPE_CHECKING:  # the type only: parsing needs no HTTP
-    from scraper.http import Deadline
+    from scraper.request import Deadline
 
 __all__ = ["PageInfo", "Widget", "parse_page", "read_widget"]
 

@@ -23,6 +23,9 @@ Selected by ``PROVIDER_STORE=redis://[user:password@]host:port/db`` (or
 
 The optional URL query ``lock_ttl=SECONDS`` sets the lock's expiry (default
 :data:`LOCK_SECONDS`): how long a dead holder can keep the fleet waiting.
+
+One idea despite its length: the Redis backend's protocol (its Lua scripts, the
+lock, the wake-ups and the fallback to files) only reads right as a whole.
 """
 
 from __future__ import annotations
