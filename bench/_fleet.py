@@ -27,7 +27,8 @@ from typing import Any
 from bench._serve import _direct as _first_chunk  # the same measure: call to first chunk
 from bench._server import RemoteSite
 from bench._stats import Row, median, p90, rotate
-from provider import ChatgptFree, redis_store
+from provider import ChatgptFree
+from provider.store import redis as redis_store
 from tests.fleet.redis_server import redis_server
 
 ROOT = Path(__file__).resolve().parent.parent

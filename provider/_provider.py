@@ -1,4 +1,8 @@
-"""``ChatgptFree``: the public face, the original g4f provider's contract made robust."""
+"""``ChatgptFree``: the public face, the original g4f provider's contract made robust.
+
+One idea despite its length: one chat call end to end (checked input, credentials,
+transport, the single retry), the class and the few helpers only it uses.
+"""
 
 from __future__ import annotations
 

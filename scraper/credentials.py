@@ -3,15 +3,25 @@
 Frozen and typed (after crawlee's value objects); secrets never appear in
 ``repr``. :meth:`Credentials.to_dict` / :meth:`Credentials.from_dict` are the
 JSON form used by the credential store and by ``--export`` / ``--import``.
+:func:`credentials_from` makes them from a page's widget, for plain HTTP and the
+browser alike.
 """
 
 from __future__ import annotations
 
+import secrets
+import string
 import time
+import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from scraper.errors import ProtocolError
+
+if TYPE_CHECKING:  # types only: the page parser (bs4) loads when a refresh runs
+    from scraper.page import Widget
+    from scraper.request import Proxy
 
 Generation = Literal["legacy", "aipkit"]
 Source = Literal["http", "browser"]
@@ -141,3 +151,49 @@ def expiry(obtained_at: float, cookies: tuple[Cookie, ...] | list[Cookie]) -> fl
         if cookie.name in CLEARANCE_COOKIES and cookie.expires is not None:
             end = min(end, cookie.expires)
     return end
+
+
+_ALNUM = string.ascii_letters + string.digits
+
+
+def new_session_id(generation: str) -> str:
+    """The guest's quota key the plugin's own script would make.
+
+    aipkit: a uuid4 ``session_id``; legacy: ``wpaicg_chat_client_id``, 10 alphanumerics.
+    """
+    if generation == "aipkit":
+        return str(uuid.uuid4())
+    return "".join(secrets.choice(_ALNUM) for _ in range(10))
+
+
+def credentials_from(
+    widget: Widget,
+    *,
+    site: str,
+    page_url: str,
+    cookies: Sequence[Cookie],
+    user_agent: str,
+    source: Literal["http", "browser"],
+    proxy: Proxy | None,
+) -> Credentials:
+    now = time.time()
+    kept = tuple(cookies)
+    return Credentials(
+        site=site,
+        generation=widget.generation,
+        nonce=widget.nonce,
+        post_id=widget.post_id,
+        bot_id=widget.bot_id,
+        ajax_url=widget.ajax_url,
+        page_url=page_url,
+        user_agent=user_agent,
+        source=source,
+        obtained_at=now,
+        expires_at=expiry(now, kept),
+        proxy=proxy.redacted if proxy else "",
+        cookies=kept,
+        referer_url=widget.referer_url,
+        widget_type=widget.widget_type,
+        session_id=new_session_id(widget.generation),
+        release=widget.release,
+    )

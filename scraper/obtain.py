@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import secrets
-import string
-import time
-import uuid
 from collections.abc import Sequence
 from typing import Literal
 
-from scraper.credentials import Cookie, Credentials, expiry
+from scraper.credentials import Cookie, Credentials, credentials_from
 from scraper.errors import NoChatWidgetError
 from scraper.http import (
     DEFAULT_USER_AGENT,
@@ -22,59 +17,14 @@ from scraper.http import (
     borrow,
     fetch_page,
 )
-from scraper.page import Widget, parse_page
+from scraper.page import Widget, read_widget
 from scraper.verdict import verdict
 
-__all__ = ["BrowserMode", "credentials_from", "new_session_id", "obtain", "read_widget"]
+__all__ = ["BrowserMode", "obtain"]
 
 log = logging.getLogger(__name__)
 
 BrowserMode = Literal["auto", "never", "always"]
-
-_ALNUM = string.ascii_letters + string.digits
-
-
-def new_session_id(generation: str) -> str:
-    """The guest's quota key the plugin's own script would make.
-
-    aipkit: a uuid4 ``session_id``; legacy: ``wpaicg_chat_client_id``, 10 alphanumerics.
-    """
-    if generation == "aipkit":
-        return str(uuid.uuid4())
-    return "".join(secrets.choice(_ALNUM) for _ in range(10))
-
-
-def credentials_from(
-    widget: Widget,
-    *,
-    site: str,
-    page_url: str,
-    cookies: Sequence[Cookie],
-    user_agent: str,
-    source: Literal["http", "browser"],
-    proxy: Proxy | None,
-) -> Credentials:
-    now = time.time()
-    kept = tuple(cookies)
-    return Credentials(
-        site=site,
-        generation=widget.generation,
-        nonce=widget.nonce,
-        post_id=widget.post_id,
-        bot_id=widget.bot_id,
-        ajax_url=widget.ajax_url,
-        page_url=page_url,
-        user_agent=user_agent,
-        source=source,
-        obtained_at=now,
-        expires_at=expiry(now, kept),
-        proxy=proxy.redacted if proxy else "",
-        cookies=kept,
-        referer_url=widget.referer_url,
-        widget_type=widget.widget_type,
-        session_id=new_session_id(widget.generation),
-        release=widget.release,
-    )
 
 
 async def obtain(
@@ -133,23 +83,6 @@ async def obtain(
         )
     assert last_error is not None  # page_urls is never empty
     raise last_error
-
-
-async def read_widget(
-    html: str | bytes, page_url: str, bot_id: int | None, deadline: Deadline
-) -> Widget:
-    """The chat widget of a fetched or rendered page: ``bot_id``'s, or the page's main one.
-
-    The page is parsed in a worker thread: BeautifulSoup takes a tenth of a
-    second or more on a big page, and this event loop may be carrying other
-    chats' streams (``provider.serve``), which must not stall meanwhile. The
-    wait sits under ``deadline``; past it the caller gets its timeout at once,
-    while the thread (which cannot be stopped) finishes the parse, bounded by
-    the page size limit, and its result is dropped.
-    """
-    async with deadline.within("reading the chat widget from the page"):
-        info = await asyncio.to_thread(parse_page, html, page_url)
-    return info.primary(bot_id)
 
 
 async def _widget(page: Page, bot_id: int | None, deadline: Deadline) -> Widget:

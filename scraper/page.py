@@ -25,22 +25,26 @@ parser, lenient the way browsers are), and searched with bs4's own
 elements and the scripts: a full soup of a dense 1 MB page is a second of
 Python objects on a small machine, the strained one a fraction of that. Still,
 a parse costs tens of milliseconds per 100 KB, so the async callers
-(:func:`scraper.obtain.read_widget`) run it in a worker thread, never on the
+(:func:`read_widget`) run it in a worker thread, never on the
 event loop that carries other chats' streams.
 
 Whatever the input, :func:`parse_page` returns a :class:`PageInfo` or raises
 :class:`~scraper.errors.NoChatWidgetError`; nothing else escapes.
+
+One idea despite its length: reading the chat widget out of a page (decoding, both
+generations' markup, and the field checks they share).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
 
 from bs4 import BeautifulSoup, ParserRejectedMarkup, Tag
@@ -49,7 +53,10 @@ from bs4.filter import SoupStrainer
 
 from scraper.errors import NoChatWidgetError, redact_url
 
-__all__ = ["PageInfo", "Widget", "parse_page"]
+if TYPE_CHECKING:  # the type only: parsing needs no HTTP
+    from scraper.request import Deadline
+
+__all__ = ["PageInfo", "Widget", "parse_page", "read_widget"]
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +205,23 @@ def parse_page(html: str | bytes, page_url: str) -> PageInfo:
             "changed or removed the plugin."
         )
     return PageInfo(tuple(widgets))
+
+
+async def read_widget(
+    html: str | bytes, page_url: str, bot_id: int | None, deadline: Deadline
+) -> Widget:
+    """The chat widget of a fetched or rendered page: ``bot_id``'s, or the page's main one.
+
+    The page is parsed in a worker thread: BeautifulSoup takes a tenth of a
+    second or more on a big page, and this event loop may be carrying other
+    chats' streams (``provider.serve``), which must not stall meanwhile. The
+    wait sits under ``deadline``; past it the caller gets its timeout at once,
+    while the thread (which cannot be stopped) finishes the parse, bounded by
+    the page size limit, and its result is dropped.
+    """
+    async with deadline.within("reading the chat widget from the page"):
+        info = await asyncio.to_thread(parse_page, html, page_url)
+    return info.primary(bot_id)
 
 
 def _display_url(url: str) -> str:

@@ -45,8 +45,10 @@ class Mutant:
     #: pytest-timeout's bound per test for this run (a mutant that hangs is caught by it).
     timeout: int = 60
     env: dict[str, str] = field(default_factory=dict)
-    #: A second (old, new) replacement in the same file, when one alone is masked.
+    #: A second (old, new) replacement, when one alone is masked: in ``extra_path``
+    #: when the code it needs lives in another module, else in the same file.
     extra: tuple[str, str] | None = None
+    extra_path: str | None = None
 
 
 MUTANTS: list[Mutant] = [
@@ -64,7 +66,7 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "server-drops-text-parts",
         "issue 15: the server drops every text content part",
-        "provider/serve/_wire.py",
+        "provider/commands/serve/_wire.py",
         'texts.append(str(part.get("text", "")))',
         'texts.append("")',
         ("tests/serve/test_openai.py", "-k", "content_parts"),
@@ -81,7 +83,7 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "serve-binds-beyond-loopback-without-key",
         "issue 15: the server binds 0.0.0.0 without a key, from every entry point",
-        "provider/serve/_app.py",
+        "provider/commands/serve/_app.py",
         "    if not api_key and not is_loopback(host):\n",
         "    if False:\n",
         (
@@ -92,7 +94,7 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "make-app-skips-the-loopback-rule",
         "issue 15: only the command refuses; make_app and running() bind beyond loopback",
-        "provider/serve/_app.py",
+        "provider/commands/serve/_app.py",
         "    refuse_exposure(host, api_key)\n    app = web.Application(",
         "    app = web.Application(",
         ("tests/serve/test_command.py", "-k", "refuse"),
@@ -119,7 +121,7 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "two-browser-launches-per-solve",
         "issue 15: Chromium starts twice per solve (the clearance count stays 1)",
-        "scraper/browser.py",
+        "scraper/browser/_solve.py",
         "        t0 = time.monotonic()\n        browser = await _start(\n"
         "            playwright.chromium.launch(**launch_options,",
         "        t0 = time.monotonic()\n"
@@ -132,7 +134,7 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "chat-command-ignores-system",
         "issue 15 (stdin/--system test): the chat command drops --system",
-        "provider/__main__.py",
+        "provider/commands/__main__.py",
         "    if args.system:\n",
         "    if False:\n",
         ("tests/commands/test_commands.py", "-k", "stdin"),
@@ -140,7 +142,7 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "chat-command-reads-one-stdin-line",
         "issue 15 (stdin/--system test): only the first line of stdin is asked",
-        "provider/__main__.py",
+        "provider/commands/__main__.py",
         '    return text.strip("\\n")\n',
         '    return text.strip("\\n").splitlines()[0]\n',
         ("tests/commands/test_commands.py", "-k", "stdin"),
@@ -157,7 +159,7 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "no-recheck-under-the-lock",
         "a process that waited for another's refresh fetches again anyway",
-        "provider/store.py",
+        "provider/store/files.py",
         "                current is not None\n                and current.fresh()\n",
         "                False\n                and current.fresh()\n",
         ("tests/provider/test_store.py", "tests/provider/test_proxy_cookies.py", "-k", "process"),
@@ -165,7 +167,7 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "no-single-flight",
         "every concurrent caller runs its own refresh (no flight, no recheck)",
-        "provider/store.py",
+        "provider/store/base.py",
         "        if flight is None or flight.task.done():\n",
         "        if True:\n",
         ("tests/provider/test_chat.py", "-k", "200_concurrent"),
@@ -175,6 +177,7 @@ MUTANTS: list[Mutant] = [
             "                current is not None\n                and current.fresh()\n",
             "                False\n                and current.fresh()\n",
         ),
+        extra_path="provider/store/files.py",
     ),
     Mutant(
         "stored-credentials-ignored",
@@ -256,7 +259,7 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "wrong-key-accepted",
         "the server lets any bearer key through",
-        "provider/serve/_app.py",
+        "provider/commands/serve/_app.py",
         '        if scheme.lower() != "bearer" or not hmac.compare_digest(',
         '        if scheme.lower() != "bearer" and not hmac.compare_digest(',
         ("tests/serve/test_openai.py", "-k", "401"),
@@ -273,7 +276,7 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "corrupt-store-file-raises",
         "a corrupt credential file breaks every chat instead of counting as empty",
-        "provider/store.py",
+        "provider/store/files.py",
         "        except (ValueError, KeyError, TypeError, ProtocolError):\n",
         "        except (KeyError, TypeError, ProtocolError):\n",
         ("tests/provider/test_store.py", "-k", "corrupt or truncated"),
@@ -313,7 +316,7 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "page-parsed-on-the-loop",
         "issue 14: a big page's parse stalls every other stream on the loop",
-        "scraper/obtain.py",
+        "scraper/page.py",
         "        info = await asyncio.to_thread(parse_page, html, page_url)\n",
         "        info = parse_page(html, page_url)\n",
         ("tests/scraper/test_parse_off_loop.py",),
@@ -321,7 +324,7 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "fleet-lock-without-nx",
         "issue 13: every host takes the fleet's lock, so each reads the page itself",
-        "provider/redis_store.py",
+        "provider/store/redis.py",
         "if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then",
         "if redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2]) then",
         ("tests/fleet/test_fleet.py", "-k", "reads_the_page_once"),
@@ -515,24 +518,28 @@ def main() -> int:
             if baseline[selection] != 0:
                 results.append((mutant, "error", 0.0, "its tests fail without the mutant"))
                 continue
-            path = tree / mutant.path
-            if not path.is_file():
-                results.append((mutant, "error", 0.0, f"{mutant.path} is gone: update the mutant"))
+            edits: dict[str, list[tuple[str, str]]] = {mutant.path: [(mutant.old, mutant.new)]}
+            if mutant.extra:
+                edits.setdefault(mutant.extra_path or mutant.path, []).append(mutant.extra)
+            gone = [name for name in edits if not (tree / name).is_file()]
+            if gone:
+                results.append((mutant, "error", 0.0, f"{gone[0]} is gone: update the mutant"))
                 continue
-            original = path.read_text(encoding="utf-8")
-            swaps = [(mutant.old, mutant.new), *([mutant.extra] if mutant.extra else [])]
-            counts = [original.count(old) for old, _ in swaps]
-            if counts != [1] * len(swaps):
+            originals = {name: (tree / name).read_text(encoding="utf-8") for name in edits}
+            counts = [originals[name].count(old) for name in edits for old, _ in edits[name]]
+            if counts != [1] * len(counts):
                 results.append((mutant, "error", 0.0, f"snippets found {counts} times, not once"))
                 continue
-            mutated = original
-            for old, new in swaps:
-                mutated = mutated.replace(old, new)
-            path.write_text(mutated, encoding="utf-8")
+            for name, swaps in edits.items():
+                mutated = originals[name]
+                for old, new in swaps:
+                    mutated = mutated.replace(old, new)
+                (tree / name).write_text(mutated, encoding="utf-8")
             try:
                 code, seconds, tail = run_tests(tree, mutant)
             finally:
-                path.write_text(original, encoding="utf-8")
+                for name, original in originals.items():
+                    (tree / name).write_text(original, encoding="utf-8")
             verdict = {0: "SURVIVED", 1: "killed"}.get(code, "error")
             results.append((mutant, verdict, seconds, tail))
             print(f"  {verdict:8} {seconds:6.1f} s  {mutant.name}", flush=True)

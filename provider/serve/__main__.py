@@ -1,8 +1,8 @@
-"""``python -m provider.serve``."""
+"""``python -m provider.serve``: see :mod:`provider.commands.serve`."""
 
 import sys
 
-from provider.serve._command import main
+from provider.commands.serve import main
 
 if __name__ == "__main__":
     sys.exit(main())

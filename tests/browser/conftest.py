@@ -133,7 +133,7 @@ def browser_launches(
 ) -> Callable[[], int]:
     """Count real Chromium launches: ``PROVIDER_BROWSER`` becomes a wrapper that notes
     each start in a file, then execs the Chromium the tests drive. Returns a counter."""
-    from scraper.browser import _playwright_executables
+    from scraper.browser._chromium import _playwright_executables
 
     real = chromium or str(_playwright_executables()[0])
     log = tmp_path / "launches.log"

@@ -55,7 +55,7 @@ async def test_the_callers_no_proxy_keeps_chromium_off_the_environments_proxy(
 
 
 def test_launch_options_follow_the_decision() -> None:
-    from scraper.browser import _launch_options
+    from scraper.browser._launch import _launch_options
     from scraper.http import Proxy
 
     assert "--no-proxy-server" in _launch_options(None, None)["args"]

@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 
 import sandbox
-from scraper import browser
-from scraper.browser import find_chromium, solve
+from scraper.browser import _chromium, find_chromium, solve
 from scraper.errors import (
     BrowserError,
     BrowserNotFoundError,
@@ -164,7 +163,7 @@ async def test_solve_refuses_a_bad_browser_env_before_starting_anything(
 def _nothing_installed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("PROVIDER_BROWSER", raising=False)
     monkeypatch.setattr(
-        browser, "_playwright_executables", lambda: (tmp_path / "shell", tmp_path / "chrome")
+        _chromium, "_playwright_executables", lambda: (tmp_path / "shell", tmp_path / "chrome")
     )
     monkeypatch.setattr(shutil, "which", lambda name: None)
 
@@ -211,7 +210,7 @@ def test_playwright_registry_path_matches_the_driver() -> None:
     """Our cheap reading of Playwright's registry agrees with the driver's own answer."""
     from playwright.sync_api import sync_playwright
 
-    shell, full = browser._playwright_executables()
+    shell, full = _chromium._playwright_executables()
     with sync_playwright() as p:
         assert str(full) == p.chromium.executable_path
     assert shell is not None and "chromium_headless_shell-" in str(shell)

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 import sandbox
-from provider.store import CredentialStore, entry_key
+from provider.store import CredentialStore
+from provider.store.base import entry_key
 from tests import procs
 from tests.conftest import chat, provider_for
 from tests.provider.test_store import SITE

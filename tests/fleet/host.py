@@ -20,7 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from provider import ChatgptFree, redis_store
+from provider import ChatgptFree
+from provider.store import redis as redis_store
 
 USER = [{"role": "user", "content": "Hello fleet"}]
 

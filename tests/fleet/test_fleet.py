@@ -10,9 +10,10 @@ import pytest
 import redis as redis_sync
 
 import sandbox
-from provider import ChatgptFree, redis_store
-from provider.redis_store import entry_name, lock_name
-from provider.store import entry_key
+from provider import ChatgptFree
+from provider.store import redis as redis_store
+from provider.store.base import entry_key
+from provider.store.redis import entry_name, lock_name
 from tests.fleet.conftest import Fleet
 from tests.fleet.redis_server import RedisServer
 

@@ -16,15 +16,9 @@ from pathlib import Path
 import pytest
 import redis as redis_sync
 
-from provider import redis_store as rs
-from provider.store import (
-    ENV_STORE,
-    CredentialStore,
-    entry_key,
-    export_to,
-    import_from,
-    store_for,
-)
+from provider.store import CredentialStore, export_to, import_from, store_for
+from provider.store import redis as rs
+from provider.store.base import ENV_STORE, entry_key
 from scraper.credentials import Credentials
 from scraper.errors import ConfigurationError, ProviderTimeoutError
 from scraper.http import Deadline
@@ -213,7 +207,7 @@ async def test_an_outage_falls_back_to_files_with_one_warning_and_redis_is_used_
     first = make(nonce="n-redis-05")
     await store.refresh(SITE, "", counting_fetch(first, []), deadline=Deadline(5))
     redis.kill()
-    with caplog.at_level(logging.WARNING, logger="provider.redis_store"):
+    with caplog.at_level(logging.WARNING, logger="provider.store.redis"):
         for _ in range(5):
             assert await store.load(SITE, "") == first  # the mirror in the file store
             await asyncio.sleep(0.1)
@@ -303,7 +297,7 @@ async def test_redis_unreachable_at_start_the_file_store_serves_with_one_warning
     store = host(tmp_path, f"redis://:hunter2@127.0.0.1:{free_port()}/0", "h")  # nobody there
     creds = make(nonce="n-redis-08")
     calls: list[str] = []
-    with caplog.at_level(logging.WARNING, logger="provider.redis_store"):
+    with caplog.at_level(logging.WARNING, logger="provider.store.redis"):
         assert await store.load(SITE, "") is None
         got = await store.refresh(SITE, "", counting_fetch(creds, calls), deadline=Deadline(5))
         assert await store.load(SITE, "") == creds

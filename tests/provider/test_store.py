@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from provider.store import CredentialStore, entry_key
+from provider.store import CredentialStore
+from provider.store.base import entry_key
 from scraper.credentials import NONCE_MIN_LIFETIME, Cookie, Credentials, expiry
 from scraper.http import Deadline
 from tests import procs

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from scraper.browser import LAUNCH_ARGS, _extra_certificates, _launch_options, _trust_home
+from scraper.browser import LAUNCH_ARGS
+from scraper.browser._launch import _launch_options
+from scraper.browser._trust import _extra_certificates, _trust_home
 from scraper.errors import BrowserError
 
 

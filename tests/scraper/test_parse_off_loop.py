@@ -1,7 +1,7 @@
 """A page is parsed in a worker thread, and other chats keep streaming meanwhile.
 
 Both call sites of the parser (plain HTTP in ``scraper.obtain``, the browser in
-``scraper.browser``) go through ``scraper.obtain.read_widget``. The real parser
+``scraper.browser``) go through ``scraper.page.read_widget``. The real parser
 runs in every test here; it is only wrapped, to see where it runs and what the
 event loop does while it is under way. No speed is measured: the proofs are a
 thread identity and a count of chunks.
@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 import sandbox
-import scraper.obtain
+import scraper.page
 from bench._parse import Streams, streaming
 from scraper.errors import ProviderTimeoutError
 from scraper.http import Deadline
-from scraper.obtain import obtain, read_widget
-from scraper.page import PageInfo, parse_page
+from scraper.obtain import obtain
+from scraper.page import PageInfo, parse_page, read_widget
 
 #: Chunks the other streams must deliver while one parse is under way.
 FLOWED = 60
@@ -48,7 +48,7 @@ async def test_plain_http_page_is_parsed_off_the_loop_thread(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     spy = Spy()
-    monkeypatch.setattr(scraper.obtain, "parse_page", spy)
+    monkeypatch.setattr(scraper.page, "parse_page", spy)
     async with sandbox.running(generation="aipkit") as site:
         creds = await obtain(
             site.url, [site.url + "/chat/"], proxy=None, deadline=Deadline(20), browser="never"
@@ -67,7 +67,7 @@ async def test_rendered_page_is_parsed_off_the_loop_thread(
     if find_chromium() is None:
         pytest.skip("no Chromium on this machine")
     spy = Spy()
-    monkeypatch.setattr(scraper.obtain, "parse_page", spy)
+    monkeypatch.setattr(scraper.page, "parse_page", spy)
     async with sandbox.running(generation="legacy", challenge=True) as site:
         creds = await solve(site.url, site.url + "/chat/", proxy=None, deadline=Deadline(40))
     assert creds.source == "browser" and creds.generation == "legacy" and creds.nonce
@@ -103,7 +103,7 @@ async def test_other_streams_keep_flowing_while_a_page_parses(
     ):
         flowed = Flowed(streams)
         spy = Spy(before=flowed.hold)
-        monkeypatch.setattr(scraper.obtain, "parse_page", spy)
+        monkeypatch.setattr(scraper.page, "parse_page", spy)
         during = streams.chunks
         creds = await obtain(
             site.url, [site.url + "/chat/"], proxy=None, deadline=Deadline(30), browser="never"
@@ -120,7 +120,7 @@ async def test_a_parse_past_the_deadline_times_out_the_caller(
 ) -> None:
     release = threading.Event()
     spy = Spy(before=lambda: release.wait(GIVE_UP_S))
-    monkeypatch.setattr(scraper.obtain, "parse_page", spy)
+    monkeypatch.setattr(scraper.page, "parse_page", spy)
     html = '<div class="wpaicg-chatbox" data-nonce="0a1b2c3d4e"></div>'
     try:
         with pytest.raises(ProviderTimeoutError, match="reading the chat widget"):

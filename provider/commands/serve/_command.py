@@ -12,8 +12,8 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
 
-from provider import cli
-from provider.serve._app import DEFAULT_HOST, ENV_API_KEY, Server, refuse_exposure, running
+from provider.commands import cli
+from provider.commands.serve._app import DEFAULT_HOST, ENV_API_KEY, Server, refuse_exposure, running
 from scraper.errors import InvalidInputError
 
 DEFAULT_PORT = 1337

@@ -14,9 +14,9 @@ from aiohttp import web
 
 from provider._browsers import WarmBrowser
 from provider._provider import ChatgptFree
-from provider.serve._routes import ROUTES
-from provider.serve._state import BROWSER_IDLE_SECONDS, STATE, ServerState
-from provider.serve._wire import APIError, _as_api_error
+from provider.commands.serve._routes import ROUTES
+from provider.commands.serve._state import BROWSER_IDLE_SECONDS, STATE, ServerState
+from provider.commands.serve._wire import APIError, _as_api_error
 from scraper.errors import InvalidInputError
 
 DEFAULT_HOST = "127.0.0.1"

@@ -11,8 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
-from provider.serve._state import STATE, ServerState
-from provider.serve._wire import (
+from provider.commands.serve._state import STATE, ServerState
+from provider.commands.serve._wire import (
     APIError,
     ChatRequest,
     _as_api_error,

@@ -270,7 +270,7 @@ async def _checked(
     if not given:
         given, setting = os.environ.get("PROVIDER_STORE"), "PROVIDER_STORE"
     if given and given.strip().lower() != "file":
-        from provider.redis_store import parse_url
+        from provider.store.redis import parse_url
 
         parse_url(given.strip(), setting)
     return await main(args)

@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provider import cli
 from provider._browsers import WarmBrowser
+from provider.commands import cli
 from scraper.errors import InvalidInputError, ProviderError, redact_url
 from scraper.http import DEFAULT_USER_AGENT, Deadline, Proxy, borrow, fetch_page
 from scraper.verdict import verdict

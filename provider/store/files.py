@@ -13,51 +13,42 @@
   a folder we cannot write makes the store work from memory only, with one
   warning. Neither ever fails a chat.
 
-Which store: this file store by default; ``PROVIDER_STORE=redis://…`` (or
-``store=`` on the provider class, ``--store`` on the commands) selects the
-fleet store of :mod:`provider.redis_store`, which shares credentials and
-single-flight between hosts and falls back to this one while Redis is away.
-Both follow :class:`Store`.
+The export file (``--export`` / ``--import``), the interface and single-flight
+are in :mod:`provider.store.base`; backend selection in :mod:`provider.store`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import hashlib
 import json
 import logging
 import os
-import re
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
+from provider.store.base import (
+    FILE_VERSION,
+    SingleFlight,
+    _Flight,
+    _same,
+    entry_key,
+    write_private,
+)
 from scraper.credentials import Credentials
-from scraper.errors import ConfigurationError, InvalidInputError, ProtocolError, redact_url
+from scraper.errors import ConfigurationError, ProtocolError, redact_url
 from scraper.http import Deadline
 
 if TYPE_CHECKING:  # asyncio is imported when a refresh runs, not with the library
     import asyncio
 
-__all__ = [
-    "CredentialStore",
-    "Store",
-    "default_cache_dir",
-    "export_to",
-    "import_from",
-    "store_for",
-]
+__all__ = ["CredentialStore", "default_cache_dir", "file_store"]
 
 log = logging.getLogger(__name__)
 
 ENV_CACHE_DIR = "PROVIDER_CACHE_DIR"
-#: Which store: unset (or ``file``) for the file store, ``redis://…`` / ``rediss://…`` for Redis.
-ENV_STORE = "PROVIDER_STORE"
-FILE_VERSION = 1
-EXPORT_FORMAT = "chatgptfree-provider/credentials"
 #: How often a process waiting for another process's refresh looks at the lock.
 LOCK_POLL_SECONDS = 0.02
 
@@ -78,134 +69,10 @@ def default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("chatgptfree-provider"))
 
 
-@functools.lru_cache(maxsize=1024)
-def entry_key(site: str, proxy: str) -> str:
-    """A file-name-safe key; hashing keeps the proxy password out of file names."""
-    return hashlib.sha256(f"{site}\n{proxy}".encode()).hexdigest()[:32]
-
-
-class Store(Protocol):
-    """What the provider needs from a credential store, whichever backend holds it.
-
-    ``get`` answers from what this process already knows, without waiting on
-    I/O beyond a file's stat; ``load`` may ask a server. ``refresh`` runs
-    ``fetch`` at most once for everyone waiting on (site, proxy), across
-    processes — and across hosts when the backend is shared.
-    """
-
-    def get(self, site: str, proxy: str) -> Credentials | None: ...
-
-    async def load(self, site: str, proxy: str) -> Credentials | None: ...
-
-    def invalidate(self, stale: Credentials, proxy: str) -> None: ...
-
-    async def save(self, creds: Credentials, proxy: str) -> None:
-        """Replace the entry outside a refresh (the browser transport amending its own)."""
-
-    async def refresh(
-        self,
-        site: str,
-        proxy: str,
-        fetch: Callable[[], Awaitable[Credentials]],
-        *,
-        deadline: Deadline,
-        stale: Credentials | None = None,
-    ) -> Credentials: ...
-
-    async def dump(self) -> list[tuple[str, Credentials]]: ...
-
-    async def restore(self, entries: list[tuple[str, Credentials]]) -> None: ...
-
-    async def aclose(self) -> None:
-        """Close this event loop's connections, if the backend has any."""
-
-
 @dataclass
 class _Cached:
     stamp: tuple[int, int]  # (mtime_ns, size) of the file it was read from
     creds: Credentials
-
-
-@dataclass
-class _Flight:
-    task: asyncio.Task[Credentials]
-    waiters: int = 0
-
-
-class SingleFlight:
-    """One refresh per entry at a time within a process: every task that needs the
-    same refresh awaits the same one. Each backend adds its cross-process lock in
-    ``_refresh_locked``."""
-
-    _flights: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Flight]]
-
-    async def refresh(
-        self,
-        site: str,
-        proxy: str,
-        fetch: Callable[[], Awaitable[Credentials]],
-        *,
-        deadline: Deadline,
-        stale: Credentials | None = None,
-    ) -> Credentials:
-        """Fresh credentials for (site, proxy), fetched at most once for everyone waiting.
-
-        ``stale`` is what the caller found wanting (expired, or rejected by the
-        site); anything newer that another task or process stored meanwhile is
-        used instead of fetching again.
-        """
-        import asyncio
-
-        from provider import _metrics
-
-        key = entry_key(site, proxy)
-        flights = self._flights.setdefault(asyncio.get_running_loop(), {})
-        flight = flights.get(key)
-        if flight is None or flight.task.done():
-            task = asyncio.get_running_loop().create_task(
-                self._refresh_locked(key, site, proxy, counted(fetch), deadline, stale),
-                name=f"refresh {redact_url(site)}",
-            )
-            flight = flights[key] = _Flight(task)
-            task.add_done_callback(lambda t: _forget(flights, key, t))
-        else:
-            _metrics.waited("task")
-        flight.waiters += 1
-        try:
-            async with deadline.within("obtaining credentials"):
-                return await asyncio.shield(flight.task)
-        finally:
-            flight.waiters -= 1
-            if flight.waiters == 0 and not flight.task.done():
-                # Nobody wants it any more: stop the fetch (and any browser it runs).
-                flight.task.cancel()
-
-    async def _refresh_locked(
-        self,
-        key: str,
-        site: str,
-        proxy: str,
-        fetch: Callable[[], Awaitable[Credentials]],
-        deadline: Deadline,
-        stale: Credentials | None,
-    ) -> Credentials:
-        raise NotImplementedError
-
-
-def counted(fetch: Callable[[], Awaitable[Credentials]]) -> Callable[[], Awaitable[Credentials]]:
-    """``fetch``, counted in the refresh metrics by source and outcome."""
-    from provider import _metrics
-
-    async def run() -> Credentials:
-        try:
-            creds = await fetch()
-        except BaseException as exc:
-            _metrics.refresh_failed(exc)
-            raise
-        _metrics.refreshed(creds.source)
-        return creds
-
-    return run
 
 
 @dataclass
@@ -453,120 +320,7 @@ class CredentialStore(SingleFlight):
             lock.release()
 
 
-async def export_to(store: Store, path: Path) -> int:
-    """Write every readable entry of ``store`` to ``path`` (0600: it holds secrets); the count.
-
-    Entries keep their store keys, which hash the proxy URL: the other host
-    finds them under the same site and proxy without the proxy password
-    ever being written down.
-    """
-    return write_export(path, await store.dump())
-
-
-async def import_from(store: Store, path: Path) -> list[Credentials]:
-    """Store every entry of an export file; InvalidInputError if it is not one."""
-    pairs = read_export(path)
-    await store.restore(pairs)
-    return [creds for _, creds in pairs]
-
-
-def write_export(path: Path, pairs: list[tuple[str, Credentials]]) -> int:
-    entries = [{"key": key, "credentials": creds.to_dict()} for key, creds in pairs]
-    payload = {"format": EXPORT_FORMAT, "version": FILE_VERSION, "entries": entries}
-    write_private(path, json.dumps(payload, indent=1).encode())
-    return len(entries)
-
-
-def read_export(path: Path) -> list[tuple[str, Credentials]]:
-    try:
-        data = json.loads(path.read_bytes())
-        if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
-            raise ValueError("not an export of this tool")
-        if data.get("version") != FILE_VERSION:
-            raise ValueError(f"export version {data.get('version')!r} is not {FILE_VERSION}")
-        pairs = []
-        for entry in data["entries"]:
-            key = entry["key"]
-            if not isinstance(key, str) or not re.fullmatch(r"[0-9a-f]{32}", key):
-                raise ValueError("an entry has a malformed key")
-            pairs.append((key, Credentials.from_dict(entry["credentials"])))
-    except FileNotFoundError:
-        raise InvalidInputError(f"{path}: no such file") from None
-    except (OSError, ValueError, KeyError, TypeError, ProtocolError) as exc:
-        raise InvalidInputError(
-            f"{path} is not a credentials export of this tool ({exc}): "
-            "make one with python -m provider.refresh --export FILE"
-        ) from None
-    return pairs
-
-
-def write_private(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` atomically, readable by the owner only (0600).
-
-    A temporary file in the same folder, fsynced, then renamed over ``path``:
-    a reader sees the old file or the new one, never a torn one.
-    """
-    import tempfile  # only writes need it (it pulls in shutil and random)
-
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _same(a: Credentials, b: Credentials) -> bool:
-    return a.obtained_at == b.obtained_at and a.nonce == b.nonce
-
-
-def _forget(flights: dict[str, _Flight], key: str, task: asyncio.Task[Any]) -> None:
-    flight = flights.get(key)
-    if flight is not None and flight.task is task:
-        del flights[key]
-    if not task.cancelled():
-        task.exception()  # mark retrieved: waiters got it already, or nobody wanted it
-
-
 _stores: dict[Path, CredentialStore] = {}
-#: (directory as given, store URL as given, $PROVIDER_CACHE_DIR, $PROVIDER_STORE) → store:
-#: skips path and URL work on every call.
-_resolved: dict[tuple[str | None, str | None, str | None, str | None], Store] = {}
-
-
-def store_for(directory: str | os.PathLike[str] | None = None, url: str | None = None) -> Store:
-    """The process-wide store for ``url`` and ``directory``.
-
-    ``url`` (default ``$PROVIDER_STORE``): ``redis://[user:password@]host:port/db``
-    or ``rediss://…`` for the fleet store, unset or ``file`` for the file store
-    in ``directory`` (default :func:`default_cache_dir`), which is also the
-    Redis store's fallback. One instance per (URL, folder), so every call in
-    the process shares its memory cache and its single-flight refreshes.
-    """
-    env_store = os.environ.get(ENV_STORE)
-    given = (
-        os.fspath(directory) if directory is not None else None,
-        url,
-        os.environ.get(ENV_CACHE_DIR),
-        env_store,
-    )
-    store = _resolved.get(given)
-    if store is None:
-        store = files = file_store(directory)
-        setting = "store" if url else ENV_STORE
-        chosen = (url if url else env_store or "").strip()
-        if chosen and chosen.lower() != "file":
-            from provider.redis_store import redis_store  # only a fleet needs redis
-
-            store = redis_store(chosen, files, setting)
-        _resolved[given] = store
-    return store
 
 
 def file_store(directory: str | os.PathLike[str] | None = None) -> CredentialStore:

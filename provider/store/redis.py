@@ -23,6 +23,9 @@ Selected by ``PROVIDER_STORE=redis://[user:password@]host:port/db`` (or
 
 The optional URL query ``lock_ttl=SECONDS`` sets the lock's expiry (default
 :data:`LOCK_SECONDS`): how long a dead holder can keep the fleet waiting.
+
+One idea despite its length: the Redis backend's protocol (its Lua scripts, the
+lock, the wake-ups and the fallback to files) only reads right as a whole.
 """
 
 from __future__ import annotations
@@ -45,15 +48,15 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from provider import _metrics
-from provider.store import (
+from provider.store.base import (
     ENV_STORE,
     FILE_VERSION,
-    CredentialStore,
     SingleFlight,
     _Flight,
     _same,
     entry_key,
 )
+from provider.store.files import CredentialStore
 from scraper.credentials import Credentials
 from scraper.errors import ConfigurationError, ProtocolError, redact_url
 from scraper.http import Deadline

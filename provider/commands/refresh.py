@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from provider import cli
 from provider._provider import ChatgptFree
+from provider.commands import cli
 from provider.store import export_to, import_from, store_for
 from scraper.credentials import Credentials
 from scraper.errors import InvalidInputError, ProviderError

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from provider._browsers import WarmBrowser
 from provider._provider import ChatgptFree
-from provider.serve._metrics import ServerMetrics
+from provider.commands.serve._metrics import ServerMetrics
 
 #: A warm browser (browser transport) nobody chatted through for this long is closed.
 BROWSER_IDLE_SECONDS = 300.0

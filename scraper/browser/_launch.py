@@ -1,0 +1,162 @@
+"""Launching Chromium and closing it again on every way out, cancellation included."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from scraper.errors import ConfigurationError
+from scraper.http import Proxy
+
+if TYPE_CHECKING:  # types only: the runtime import stays inside the functions
+    from playwright.async_api import Browser, Playwright
+
+
+__all__ = ["LAUNCH_ARGS"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Without these Chromium keeps calling home (updates, sync, field trials): slow
+#: and noisy behind a proxy, and useless for one page.
+LAUNCH_ARGS = (
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+
+
+#: Seconds a close (browser or driver) may take before we stop waiting for it;
+#: the driver's exit then takes the browser down with it.
+_CLOSE_TIMEOUT = 5.0
+
+
+def _launch_options(executable: str | None, proxy: Proxy | None) -> dict[str, Any]:
+    options: dict[str, Any] = {"headless": True, "args": list(LAUNCH_ARGS)}
+    if executable is not None:
+        options["executable_path"] = executable
+    if proxy is None:
+        # No proxy decided (none given, none in the environment, NO_PROXY, or the
+        # caller's explicit no-proxy): Chromium on Linux would otherwise read
+        # http_proxy/https_proxy/all_proxy itself and go around our decision.
+        options["args"].append("--no-proxy-server")
+    else:
+        if proxy.is_socks and proxy.auth is not None:
+            raise ConfigurationError(
+                f"the proxy {proxy.redacted} is a SOCKS proxy with a user name and password, "
+                "which Chromium cannot use: the browser fallback needs an http:// proxy, or a "
+                "SOCKS proxy without authentication"
+            )
+        # "<-loopback>": Chromium sends loopback traffic around any proxy unless
+        # told not to; the plain-HTTP layer sends everything through it, so must this.
+        # Chromium's socks5 always resolves names at the proxy: it has no "socks5h".
+        url = proxy.url.replace("socks5h://", "socks5://", 1)
+        server: dict[str, str] = {"server": url, "bypass": "<-loopback>"}
+        if proxy.auth is not None:
+            server["username"] = proxy.auth.login
+            server["password"] = proxy.auth.password
+        options["proxy"] = server
+    return options
+
+
+@contextlib.asynccontextmanager
+async def _playwright() -> AsyncIterator[Playwright]:
+    """``async with async_playwright()``, with the driver's start and stop shielded
+    from cancellation so a cancelled call never leaves the driver (or its browser) running."""
+    from playwright.async_api import async_playwright
+
+    manager = async_playwright()
+
+    async def stop(_: object = None) -> None:
+        await asyncio.wait_for(manager.__aexit__(None, None, None), _CLOSE_TIMEOUT)
+
+    playwright = await _start(manager.__aenter__(), stop)
+    try:
+        yield playwright
+    finally:
+        await _shielded(stop())
+
+
+async def _start(starting: Coroutine[Any, Any, T], undo: Callable[[T], Awaitable[None]]) -> T:
+    """Await ``starting``; if the caller is cancelled meanwhile, let it finish, undo it, re-raise.
+
+    Cancelling a Playwright call mid-flight does not stop the driver from
+    finishing it (a launched browser nobody holds would live until the driver
+    exits), so the start runs as its own task and is taken back down.
+    """
+    task = asyncio.ensure_future(starting)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await _settle(task, _CLOSE_TIMEOUT)
+        if task.done() and not task.cancelled() and task.exception() is None:
+            await _settle(asyncio.ensure_future(_quietly(undo(task.result()))), _CLOSE_TIMEOUT)
+        elif not task.done():
+            task.cancel()
+        raise
+
+
+async def _shielded(closing: Coroutine[Any, Any, None]) -> None:
+    """Run a cleanup to its end even when the caller is cancelled during it (then re-raise)."""
+    task = asyncio.ensure_future(_quietly(closing))
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await _settle(task, _CLOSE_TIMEOUT * 2)
+        raise
+
+
+async def _settle(task: asyncio.Future[Any], patience: float) -> None:
+    """Wait up to ``patience`` s for ``task``, sitting out further cancellations of the caller.
+
+    The caller re-raises its CancelledError afterwards: the cancellation is
+    delayed by at most ``patience``, never lost.
+    """
+    loop = asyncio.get_running_loop()
+    end = loop.time() + patience
+    while not task.done():
+        left = end - loop.time()
+        if left <= 0:
+            log.warning("browser cleanup did not finish within %.0f s", patience)
+            return
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait({task}, timeout=left)
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log it as never retrieved
+
+
+async def _quietly(closing: Awaitable[None]) -> None:
+    """A cleanup step whose failure must not replace the error being raised."""
+    try:
+        await closing
+    except Exception as exc:  # a crashed browser or a dead driver cannot be closed twice
+        log.debug("browser cleanup: %s", type(exc).__name__)
+
+
+async def _close_browser(browser: Browser) -> None:
+    await asyncio.wait_for(browser.close(), _CLOSE_TIMEOUT)
+
+
+async def _context_options(browser: Browser) -> dict[str, Any]:
+    """Announce the browser as ``Chrome``, not ``HeadlessChrome``: the latter is a
+    bot flag. The page then reports that same UA, which is what we hand back
+    (the clearance is bound to it), so both sides stay consistent."""
+    options: dict[str, Any] = {"locale": "en-US"}
+    try:
+        session = await browser.new_browser_cdp_session()
+        try:
+            version = await session.send("Browser.getVersion")
+        finally:
+            await session.detach()
+    except Exception as exc:  # no CDP (not Chromium): keep the browser's own UA
+        log.debug("could not read the browser's User-Agent: %s", type(exc).__name__)
+        return options
+    user_agent = str(version.get("userAgent", ""))
+    if "HeadlessChrome/" in user_agent:
+        options["user_agent"] = user_agent.replace("HeadlessChrome/", "Chrome/")
+    return options
