@@ -78,6 +78,7 @@ def describe(creds: Credentials) -> dict[str, Any]:
     return {
         "site": creds.site,
         "generation": creds.generation,
+        "release": creds.release,  # the plugin's, from the page's ?ver=; None when unseen
         "source": creds.source,
         "transport": creds.transport,
         "obtained_at": _iso(creds.obtained_at),
@@ -164,7 +165,8 @@ def _report(args: argparse.Namespace, rows: list[dict[str, Any]], summary: str |
             took = f" in {row['seconds']:.2f} s" if "seconds" in row else ""
             proxy = f", through proxy {row['proxy']}" if row.get("proxy") else ""
             print(
-                f"{row['site']}: {how}{took} — {row['generation']} generation, "
+                f"{row['site']}: {how}{took} — {row['generation']} generation"
+                f"{' ' + row['release'] if row.get('release') else ''}, "
                 f"via {row['source']}{proxy}, chats over {row['transport']}, "
                 f"good until {row['expires_at']}"
             )

@@ -153,10 +153,12 @@ async def test_refresh_stores_credentials_that_later_calls_use(
 
 
 async def test_refresh_human_output_names_generation_source_expiry(cache_dir: Path) -> None:
-    async with sandbox.running(generation="legacy") as site:
+    async with sandbox.running(release="1.9.18") as site:
         result = await run("provider.refresh", "--url", site.url)
+        as_json = await run("provider.refresh", "--url", site.url, "--json")
     assert result.code == 0
-    assert "legacy generation" in result.out and "via http" in result.out
+    assert "legacy generation 1.9.18" in result.out and "via http" in result.out
+    assert as_json.json()["sites"][0]["release"] == "1.9.18"
     assert "good until" in result.out
 
 

@@ -131,7 +131,7 @@ async def test_models_list_and_retrieve(served: Served) -> None:
 
 
 async def test_health_shows_credential_state_without_secrets(served: Served) -> None:
-    async with served() as s, aiohttp.ClientSession() as http:
+    async with served(release="2.3.5") as s, aiohttp.ClientSession() as http:
         before = await (await http.get(s.server.url + "/health")).json()  # no key needed
         assert before["status"] == "ok" and before["auth"] is True
         (site,) = before["sites"]
@@ -142,6 +142,7 @@ async def test_health_shows_credential_state_without_secrets(served: Served) -> 
     after = json.loads(raw)
     creds = after["sites"][0]["credentials"]
     assert creds["generation"] == "aipkit" and creds["source"] == "http" and creds["fresh"]
+    assert creds["release"] == "2.3.5"  # the plugin's, as the page's ?ver= showed it
     assert creds["expires_in_seconds"] > 3600 and creds["expires_at"].endswith("+00:00")
     assert after["in_flight"] == 0 and after["served"] == 1
     assert nonce not in raw and KEY not in raw

@@ -116,6 +116,7 @@ async def health(request: web.Request) -> web.Response:
             if creds is None
             else {
                 "generation": creds.generation,
+                "release": creds.release,
                 "source": creds.source,
                 "fresh": creds.fresh(now),
                 "obtained_at": _iso(creds.obtained_at),
