@@ -289,6 +289,23 @@ MUTANTS: list[Mutant] = [
         "",
         ("tests/sandbox/test_sandbox_legacy.py", "-k", "recorded"),
     ),
+    # -- issue 21: layers and samples ----------------------------------------------------
+    Mutant(
+        "scraper-imports-provider",
+        "issue 21: the lower layer reaches up (scraper imports provider): lint-imports must fail",
+        "scraper/page.py",
+        "from __future__ import annotations\n",
+        "from __future__ import annotations\n\nimport provider  # planted\n",
+        ("tests/test_layers.py::test_the_import_contracts_hold",),
+    ),
+    Mutant(
+        "sandbox-imported-eagerly",
+        "issue 21: the commands import the sandbox at load, not for --sandbox only",
+        "provider/commands/cli.py",
+        "from provider._provider import ChatgptFree\n",
+        "import sandbox  # planted\nfrom provider._provider import ChatgptFree\n",
+        ("tests/browser/test_lifecycle.py", "-k", "importing_the_provider"),
+    ),
     Mutant(
         "pool-shares-one-cookie-jar",
         "issue 11: calls sharing a pooled connection share one cookie jar",
