@@ -249,3 +249,37 @@ def _anchors(page: Path) -> set[str]:
         elif not fence and (heading := re.match(r"#+ (.*)", line)):
             found.add(slugify(heading[1], "-"))
     return found
+
+
+# --------------------------------------------------------------------------- the commands shown
+
+
+OURS = {"provider", "sandbox", "bench"}
+
+
+def _shown_commands() -> dict[str, set[str]]:
+    """``{module: options}`` of every ``python -m`` line in the shell and CI blocks."""
+    shown: dict[str, set[str]] = {}
+    for page in PAGES:
+        for block in blocks(page):
+            if block.lang not in ("bash", "yaml"):
+                continue
+            for line in block.code.splitlines():
+                command = line.split(" #", 1)[0]
+                for module, rest in re.findall(r"python -m ([\w.]+)([^|&;]*)", command):
+                    if module.split(".")[0] not in OURS:
+                        continue  # another tool's (Playwright's installer in the CI sample)
+                    shown.setdefault(module, set()).update(re.findall(r"\s(--[\w-]+)", rest))
+    return shown
+
+
+async def test_every_command_shown_exists_with_the_options_shown() -> None:
+    # The shell lines are not run (they need a real site, a proxy, a fleet), but a
+    # renamed module or option would leave them wrong: each must be in its --help.
+    shown = _shown_commands()
+    assert {"provider", "provider.refresh", "provider.health", "provider.serve"} <= set(shown)
+    for module, options in sorted(shown.items()):
+        result = await procs.run(sys.executable, "-m", module, "--help", timeout=60)
+        assert result.code == 0, f"python -m {module} --help: {result.err}"
+        missing = sorted(o for o in options if o not in result.out)
+        assert not missing, f"python -m {module}: {missing} not in its --help"
