@@ -53,7 +53,8 @@ PRELUDE = (
 #: The key the OpenAI client sample sends.
 SERVE_KEY = "change-me"
 MARK = re.compile(r"<!--\s*sample:\s*(.*?)\s*-->")
-FENCE = re.compile(r"^(\s*)```(\w*)\s*$")
+#: An opening fence: its indent, and its language (the first word after the backticks).
+FENCE = re.compile(r"^(\s*)```\s*([\w+-]*)")
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,10 @@ class Block:
     @property
     def words(self) -> list[str]:
         """The marker's flags (``serve``, ``browser``, ``skip``), without texts and reasons."""
-        return [w.split(None, 1)[0] for w in self.mark.split(",") if w.strip()]
+        bare = re.sub(r'"[^"]*"', "", self.mark).strip()
+        if bare.startswith("skip"):
+            return ["skip"]  # the rest is its reason, commas and all
+        return [w.split(None, 1)[0] for w in bare.split(",") if w.strip()]
 
     @property
     def expected(self) -> list[str]:
