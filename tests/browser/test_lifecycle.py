@@ -273,13 +273,20 @@ def _processes_running(marker: str) -> bool:
 # --------------------------------------------------------------------------- import walls
 
 
-def test_importing_the_provider_does_not_import_playwright() -> None:
+#: Imported only when needed: the browser, the sandbox (``--sandbox``), the fleet's
+#: store, the server's metrics. ``.importlinter`` names each such lazy import.
+LAZY = ("playwright", "sandbox", "redis", "prometheus_client")
+
+
+def test_importing_the_provider_imports_no_lazy_dependency() -> None:
     # No fallback: if `import provider` fails, this test fails with it.
     code = (
         "import sys\n"
-        "import provider, provider.store, scraper.obtain, scraper.browser\n"
+        "import provider, provider.store, scraper.obtain, scraper.browser, scraper.inpage\n"
+        "import provider.commands.cli, provider.commands.__main__\n"
+        "import provider.commands.refresh, provider.commands.health\n"
         "from provider import ChatgptFree\n"
-        "loaded = sorted(m for m in sys.modules if 'playwright' in m)\n"
+        f"loaded = sorted(m for m in sys.modules if m.split('.')[0] in {LAZY!r})\n"
         "print(ChatgptFree.__name__, loaded)\n"
     )
     done = subprocess.run(
