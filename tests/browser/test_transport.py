@@ -22,9 +22,10 @@ from provider.errors import (
     ChallengeError,
     ProviderTimeoutError,
     QuotaExceededError,
+    SessionExpiredError,
     UpstreamError,
 )
-from tests.conftest import USER, chat, provider_for
+from tests.conftest import USER, chat, chat_until, provider_for
 
 pytestmark = pytest.mark.browser
 ANSWER = "You said: Hello sandbox"
@@ -96,6 +97,18 @@ async def test_timeout_bounds_each_gap_of_the_in_page_stream(
             async for chunk in provider.create_async_generator("", USER, timeout=8):
                 got.append(chunk)
         assert got  # what came before the stall was delivered first
+
+
+@pytest.mark.parametrize("generation", ["legacy", "aipkit"])
+async def test_a_nonce_refused_after_text_in_the_page_is_not_resent(
+    generation: str, cache_dir: Path, chromium: str | None
+) -> None:
+    async with sandbox.running(generation=generation, nonce_refused_after_deltas=1) as site:
+        provider = provider_for(site.url, cache_dir, transport="browser")
+        got, _ = await chat_until(SessionExpiredError, provider, timeout=60)
+        assert got == "You said: "
+        assert list(site.prompts) == ["Hello sandbox"]  # no reload, no resend
+        assert site.hits["GET /chat/"] == 1
 
 
 @pytest.mark.parametrize(
