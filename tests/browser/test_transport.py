@@ -224,6 +224,25 @@ async def test_a_call_cancelled_while_its_browser_starts_leaves_no_chromium(
         assert not browser_processes() - before  # closed before the call returned
 
 
+async def test_a_call_cancelled_while_the_page_loads_leaves_no_chromium(
+    cache_dir: Path,
+    chromium: str | None,
+    wait_for: Waiter,
+    browser_processes: Callable[[], set[int]],
+) -> None:
+    before = browser_processes()
+    # The site holds the page: the browser asked for it and is still waiting.
+    async with sandbox.running(generation="aipkit", hold_pages=True) as site:
+        provider = provider_for(site.url, cache_dir, transport="browser")
+        task = asyncio.ensure_future(chat(provider, timeout=120))
+        await wait_for(lambda: site.hits["GET /chat/"] >= 1, 60, "the page was never asked for")
+        assert not task.done()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not browser_processes() - before  # closed before the call returned
+
+
 # -- bind_tls: the clearance will not travel ---------------------------------------------
 
 _SCRIPT = """
