@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ from provider.errors import (
     SessionExpiredError,
     UpstreamError,
 )
+from scraper.credentials import Cookie
 from tests.conftest import USER, chat, chat_until, provider_for
 
 pytestmark = pytest.mark.browser
@@ -222,6 +224,36 @@ async def test_a_call_cancelled_while_its_browser_starts_leaves_no_chromium(
         with pytest.raises(asyncio.CancelledError):
             await task
         assert not browser_processes() - before  # closed before the call returned
+
+
+#: A User-Agent no Chromium of ours announces (Chrome/120, an extra product token).
+IMPORTED_UA = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Safari/537.36 Imported/1.0"
+)
+
+
+@pytest.mark.parametrize("generation", ["legacy", "aipkit"])
+async def test_the_browser_opens_with_the_stored_user_agent_and_keeps_its_clearance(
+    generation: str, cache_dir: Path, chromium: str | None
+) -> None:
+    # Credentials earned under another User-Agent (imported, or solved on another
+    # host): the clearance is bound to that UA, so the browser must announce it.
+    async with sandbox.running(generation=generation) as site:
+        provider = provider_for(site.url, cache_dir)
+        assert await chat(provider, transport="http") == ANSWER
+        creds = provider.stored_credentials()
+        assert creds is not None
+        clearance = Cookie("cf_clearance", site.issue_clearance(IMPORTED_UA), "127.0.0.1")
+        imported = replace(creds, user_agent=IMPORTED_UA, cookies=(*creds.cookies, clearance))
+        store_for(cache_dir).put(imported, "")
+        site.config.challenge = True
+        site.reset_hits()
+        assert await chat(provider, transport="browser", timeout=60) == ANSWER
+        # The stored clearance let the browser straight in: no challenge, no new solve.
+        assert (site.hits["challenge"], site.hits["clearance"]) == (0, 0)
+        stored = provider.stored_credentials()
+        assert stored is not None and stored.user_agent == IMPORTED_UA
 
 
 async def test_a_call_cancelled_while_the_page_loads_leaves_no_chromium(
