@@ -226,6 +226,13 @@ async def test_a_call_cancelled_while_its_browser_starts_leaves_no_chromium(
         assert not browser_processes() - before  # closed before the call returned
 
 
+async def test_the_chosen_bot_answers_in_the_page(cache_dir: Path, chromium: str | None) -> None:
+    async with sandbox.running(generation="aipkit", aipkit_bots=[5, 9]) as site:
+        provider = provider_for(site.url, cache_dir, bot_id=9)
+        assert await chat(provider, transport="browser", timeout=60) == ANSWER
+        assert list(site.bots) == [9]  # not the page's first bot
+
+
 #: A User-Agent no Chromium of ours announces (Chrome/120, an extra product token).
 IMPORTED_UA = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
