@@ -170,6 +170,24 @@ async def test_redirect_loop_is_a_clear_error(cache_dir: Path) -> None:
             await chat(provider_for(url, cache_dir))
 
 
+async def test_a_redirect_to_another_host_is_a_clear_error_and_nothing_follows(
+    cache_dir: Path,
+) -> None:
+    # The other host is a working chat site (the sandbox, named "localhost"): followed,
+    # it would get the caller's cookie, then the message itself.
+    async with sandbox.running(generation="legacy") as site:
+        elsewhere = site.url.replace("127.0.0.1", "localhost") + "/chat/"
+
+        async def away(request: web.Request) -> web.Response:
+            raise web.HTTPFound(elsewhere)
+
+        async with serve({"/{tail:.*}": away}) as url:
+            with pytest.raises(ProtocolError, match="redirects to another host") as caught:
+                await chat(provider_for(url, cache_dir), cookies={"session": "caller-secret"})
+        assert "localhost" in str(caught.value)
+        assert not site.hits and not site.prompts
+
+
 async def test_slow_page_byte_by_byte_sits_under_the_timeout(cache_dir: Path) -> None:
     async def slow(request: web.Request) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/html"})
