@@ -29,7 +29,7 @@ from ._pages import plugin_script, plugin_style
 from ._php import AIPKIT_STREAM_HEADERS, Superglobals, json_response, php_empty, php_stream
 from ._php import php_json_unescaped_unicode as sse_json
 from ._site import Site
-from ._wire import Frame, send_stream
+from ._wire import Frame, refused_after, send_stream
 
 PREAMBLE = b":" + b" " * 4096 + b"\n\n"  # pushes proxies and browsers to flush early
 
@@ -307,7 +307,11 @@ def _stream_frames(site: Site, query: dict[str, str]) -> list[Frame]:
     answer = answer_text(message, config.answer_bytes)
     site.store.remember((session, bot_id, conversation), message, answer)
     site.store.messages_used[session] += 1
-    return [_message_start(), *_answer_frames(site, answer), DONE]
+    site.bots.append(bot_id)
+    frames = [_message_start(), *_answer_frames(site, answer), DONE]
+    if config.nonce_refused_after_deltas is not None:
+        return refused_after(frames, config.nonce_refused_after_deltas, [_error(SECURITY), DONE])
+    return frames
 
 
 def _answer_frames(site: Site, answer: str) -> list[Frame]:

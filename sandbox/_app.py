@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -31,9 +32,12 @@ def _origin(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}"
 
 
-def _count(request: web.Request) -> Site:
+async def _count(request: web.Request) -> Site:
     site = request.app[SITE_KEY]
     site.hits[f"{request.method} {request.path}"] += 1
+    # A page still loading. The knob is a plain field a test flips: nothing to wait on.
+    while site.config.hold_pages and not site.closing.is_set():  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
     return site
 
 
@@ -58,18 +62,18 @@ def _render(
 
 
 async def home(request: web.Request) -> web.StreamResponse:
-    site = _count(request)
+    site = await _count(request)
     return _render(request, site, site.config.home_post_id, "Home", "home")
 
 
 async def chat_page(request: web.Request) -> web.StreamResponse:
-    site = _count(request)
+    site = await _count(request)
     return _render(request, site, site.config.chat_post_id, "Chat", "chat")
 
 
 async def chat_redirect(request: web.Request) -> web.StreamResponse:
     """WordPress's canonical redirect adds the trailing slash."""
-    _count(request)
+    await _count(request)
     response = php_response("", status=301, headers=[("X-Powered-By", "PHP/8.2.36")])
     response.headers["X-Redirect-By"] = "WordPress"
     response.headers["Location"] = f"{_origin(request)}/chat/"
@@ -77,7 +81,7 @@ async def chat_redirect(request: web.Request) -> web.StreamResponse:
 
 
 async def not_found(request: web.Request) -> web.StreamResponse:
-    _count(request)
+    await _count(request)
     return _pages.not_found(_origin(request))
 
 

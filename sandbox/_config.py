@@ -180,6 +180,15 @@ class SiteConfig:
     (100 000 byte) comment line into chat streams; none of them carries data."""
     stall_after_deltas: int | None = None
     """After this many text deltas, send nothing more but keep the connection open."""
+    nonce_refused_after_deltas: int | None = None
+    """After this many text deltas, the chat stream carries the plugin's own bad-nonce
+    error (legacy: its ``{"status":"error","msg":…}`` as an event; aipkit: the
+    ``Security check failed`` error event, then ``done``) and ends: a nonce refused
+    once part of the answer went out."""
+    hold_pages: bool = False
+    """Page requests (anything but admin-ajax and the edge's own paths) are counted in
+    ``hits`` on arrival, then get no reply until this is turned off or the server
+    stops: a page that is still loading."""
 
     # --- errors on demand -------------------------------------------------
     reply_error: str | None = None

@@ -32,7 +32,7 @@ from ._php import (
     wp_nonce_ays,
 )
 from ._site import Site
-from ._wire import Frame, send_stream
+from ._wire import Frame, refused_after, send_stream
 
 NONCE_WORDING = {
     "current": "Nonce verification failed",
@@ -328,6 +328,11 @@ async def chat(request: web.Request, site: Site, globals_: Superglobals) -> web.
             frames += [Frame(chunks.event({}, "stop")), Frame(b"data: [DONE]\n\n")]
             # The plugin's JSON follows [DONE] in the same body, with no newline.
             frames += [Frame(wp_json(_success(answer, config.greeting_message)).encode())]
+            if config.nonce_refused_after_deltas is not None:
+                refusal = {"status": "error", "msg": NONCE_WORDING[config.nonce_wording]}
+                frames = refused_after(
+                    frames, config.nonce_refused_after_deltas, [Frame(_event(refusal))]
+                )
     return await send_stream(request, php_stream(LEGACY_STREAM_HEADERS), site, frames)
 
 

@@ -50,6 +50,8 @@ class Site:
             message — so a test can assert the exact prompt a client built. A
             message refused for its nonce is not here; its resend is. The last
             ``PROMPTS_KEPT`` are kept, so a long-running sandbox does not grow.
+        bots: aipkit: the bot id of every answer streamed, in order (the last
+            ``PROMPTS_KEPT``), so a test can tell which bot a message went to.
     """
 
     def __init__(self, config: SiteConfig) -> None:
@@ -58,6 +60,7 @@ class Site:
         self.ca_file: Path | None = None
         self.hits: Counter[str] = Counter()
         self.prompts: deque[str] = deque(maxlen=PROMPTS_KEPT)
+        self.bots: deque[int] = deque(maxlen=PROMPTS_KEPT)
         self.nonces = Nonces(lambda: self.config.tick_seconds)
         self.store = AipkitStore()
         self.clearance_secret = secrets.token_bytes(32)
@@ -85,6 +88,7 @@ class Site:
     def reset_hits(self) -> None:
         self.hits.clear()
         self.prompts.clear()
+        self.bots.clear()
 
     def history(self, session_id: str, bot_id: int, conversation_uuid: str) -> list[str]:
         """aipkit: the user messages the server holds for this conversation, oldest first."""

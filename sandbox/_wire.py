@@ -48,6 +48,19 @@ class Frame:
     delta: bool = False
 
 
+def refused_after(frames: Sequence[Frame], deltas: int, refusal: Sequence[Frame]) -> list[Frame]:
+    """``frames`` up to their ``deltas``-th text delta, then ``refusal`` instead of the rest."""
+    kept: list[Frame] = []
+    seen = 0
+    for frame in frames:
+        if frame.delta:
+            if seen >= deltas:
+                break
+            seen += 1
+        kept.append(frame)
+    return kept + list(refusal)
+
+
 class _Dropped(Exception):
     """The connection was aborted on purpose (``drop_after_bytes``)."""
 

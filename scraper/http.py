@@ -458,8 +458,10 @@ async def fetch_page(
 ) -> Page:
     """GET ``url`` under the deadline, reading at most ``max_bytes`` of body.
 
-    Redirects are followed here, hop by hop, so each hop carries exactly the
-    cookies the call's jar holds for that hop's URL (none to another host).
+    Redirects within the site are followed here, hop by hop, so each hop carries
+    exactly the cookies the call's jar holds for that hop's URL. A redirect to
+    another origin is a :class:`ProtocolError` naming it: nothing (no cookie, no
+    later chat message) goes to a host the caller did not name.
     """
     what = f"fetching {redact_url(url)}"
     headers = {
@@ -474,6 +476,11 @@ async def fetch_page(
                     location = resp.headers.get("Location")
                     if resp.status in _REDIRECTS and location:
                         url = urljoin(str(resp.url), location)
+                        if not _same_origin(url, client.site):
+                            raise ProtocolError(
+                                f"{what}: the site redirects to another host "
+                                f"({redact_url(url)}); if that is the site, give its URL instead"
+                            )
                         continue
                     return Page(
                         url=str(resp.url),
@@ -485,6 +492,13 @@ async def fetch_page(
                 f"{what}: more than {MAX_REDIRECTS} redirects (a redirect loop?): "
                 "check the site URL"
             )
+
+
+def _same_origin(url: str, site: str) -> bool:
+    try:
+        return origin_of(url) == origin_of(site)
+    except ConfigurationError:  # not even http(s): certainly not the site
+        return False
 
 
 async def _read_page(resp: aiohttp.ClientResponse, what: str, max_bytes: int) -> bytes:

@@ -451,6 +451,177 @@ MUTANTS: list[Mutant] = [
         ("tests/browser/test_transport.py", "-k", "bind_tls"),
         timeout=180,
     ),
+    # -- issue 20: protocols, browser, pool --------------------------------------------
+    Mutant(
+        "plugin-nonce-refusal-resent-over-http",
+        "issue 20: the plugin's own bad-nonce event after text is resent, legacy and aipkit "
+        "(the caller reads 'You said: ' twice)",
+        "provider/_provider.py",
+        "                if yielded:\n                    raise\n"
+        "                if isinstance(exc, Challenged) and solved_now",
+        "                if isinstance(exc, Challenged) and solved_now",
+        ("tests/provider/test_wordpress_refusals.py", "-k", "plugins_nonce_refusal_after_text"),
+    ),
+    Mutant(
+        "plugin-nonce-refusal-resent-in-the-page",
+        "issue 20: the browser transport reloads and resends after text reached the caller",
+        "provider/_provider.py",
+        "                except (StaleCredentials, Challenged) as exc:\n"
+        "                    if yielded:\n                        raise\n"
+        "                    if retried:",
+        "                except (StaleCredentials, Challenged) as exc:\n"
+        "                    if retried:",
+        ("tests/browser/test_transport.py", "-k", "refused_after_text"),
+        timeout=180,
+    ),
+    Mutant(
+        "page-load-outside-the-cleanup",
+        "issue 20: a call cancelled while Chromium loads the page leaves it running",
+        "scraper/browser/_live.py",
+        "                await live._launch(options, deadline, user_agent, progress)\n"
+        "                await live._load(deadline, progress)\n"
+        "        except BaseException:\n"
+        "            await _shielded(live.close())\n"
+        "            raise\n",
+        "                await live._launch(options, deadline, user_agent, progress)\n"
+        "        except BaseException:\n"
+        "            await _shielded(live.close())\n"
+        "            raise\n"
+        "        async with _translated(deadline, progress, url, proxy, cookies):\n"
+        "            await live._load(deadline, progress)\n",
+        ("tests/browser/test_transport.py", "-k", "page_loads"),
+        timeout=180,
+    ),
+    Mutant(
+        "browser-ignores-the-stored-user-agent",
+        "issue 20: the browser transport opens with its own UA, so a clearance earned "
+        "under another one is solved again",
+        "provider/_provider.py",
+        "                user_agent=known.user_agent if known is not None else None,\n",
+        "                user_agent=None,\n",
+        ("tests/browser/test_transport.py", "-k", "stored_user_agent"),
+        timeout=180,
+    ),
+    Mutant(
+        "bot-id-ignored",
+        "issue 20: bot_id is ignored on a page with several bots (every bot echoes alike)",
+        "provider/_provider.py",
+        "                bot_id=cls.bot_id,\n                pool=cls.pool_config(),\n",
+        "                bot_id=None,\n                pool=cls.pool_config(),\n",
+        ("tests/provider/test_chat.py", "-k", "several_bots"),
+    ),
+    Mutant(
+        "bot-id-ignored-in-the-page",
+        "issue 20: the browser transport opens the page's first bot, not bot_id's",
+        "provider/_provider.py",
+        "                bot_id=cls.bot_id,\n            )\n            await store.save(live.",
+        "                bot_id=None,\n            )\n            await store.save(live.",
+        ("tests/browser/test_transport.py", "-k", "chosen_bot"),
+        timeout=180,
+    ),
+    Mutant(
+        "pool-wait-unbounded",
+        "issue 20: a caller waiting for a pooled connection ignores its timeout",
+        "provider/protocols/_common.py",
+        "total=None, connect=seconds, sock_connect=seconds",
+        "total=None, connect=None, sock_connect=seconds",
+        ("tests/provider/test_pool.py", "-k", "own_timeout"),
+    ),
+    Mutant(
+        "find-chromium-asks-the-driver",
+        "issue 20: finding Chromium starts Playwright's driver process on every lookup",
+        "scraper/browser/_chromium.py",
+        "    shell, full = _playwright_executables()\n    if shell is not None",
+        "    from playwright.sync_api import sync_playwright\n\n"
+        "    with sync_playwright() as driver:\n"
+        "        shell, full = None, Path(driver.chromium.executable_path)\n"
+        "    if shell is not None",
+        ("tests/browser/test_lifecycle.py", "-k", "finding_chromium"),
+    ),
+    Mutant(
+        "timeout-bounds-the-whole-answer",
+        "issue 20: the timeout bounds the whole answer, not each gap (a trickle is cut)",
+        "provider/protocols/_common.py",
+        "total=None, connect=seconds, sock_connect=seconds",
+        "total=seconds, connect=seconds, sock_connect=seconds",
+        ("tests/faults/test_faults.py", "-k", "trickling"),
+    ),
+    Mutant(
+        "aipkit-error-final-only-with-done",
+        "issue 20: aipkit's `error` event counts only when `done` came first",
+        "provider/protocols/aipkit.py",
+        '        elif name == "error":\n',
+        '        elif name == "error" and self.done:\n',
+        ("tests/provider/test_protocols.py", "-k", "error_is_final"),
+    ),
+    Mutant(
+        "legacy-upstream-words-read-as-answer",
+        "issue 20: the plugin's upstream-failure word stream is shown as the answer",
+        "provider/protocols/legacy.py",
+        'if event.event == "message" and "id" not in obj and "object" not in obj:',
+        "if False:",
+        ("tests/provider/test_protocols.py", "-k", "upstream_failure"),
+    ),
+    Mutant(
+        "legacy-limited-ignored",
+        "issue 20: legacy's [LIMITED] marker is skipped, the upstream failure unreported",
+        "provider/protocols/legacy.py",
+        '        if data == "[LIMITED]":\n',
+        '        if data == "[LIMITED]" and False:\n',
+        ("tests/provider/test_protocols.py", "tests/provider/test_chat.py", "-k", "limited"),
+    ),
+    Mutant(
+        "retry-after-dropped",
+        "issue 20: a 429's Retry-After is not carried in the RateLimitedError",
+        "scraper/verdict.py",
+        "                retry_after=self.retry_after,\n",
+        "                retry_after=None,\n",
+        ("tests/scraper/test_verdict.py", "-k", "retry_after"),
+    ),
+    Mutant(
+        "redirect-to-another-host-followed",
+        "issue 20: a redirect to another host is followed; the message goes there",
+        "scraper/http.py",
+        "                        if not _same_origin(url, client.site):\n",
+        "                        if False:\n",
+        ("tests/faults/test_faults.py", "-k", "another_host"),
+    ),
+    Mutant(
+        "huge-page-declared-size-ignored",
+        "issue 20: a page declaring 6 MB is read (until the timeout) instead of refused",
+        "scraper/http.py",
+        "    if declared is not None and declared > max_bytes:\n",
+        "    if False:\n",
+        ("tests/faults/test_faults.py", "-k", "huge_page"),
+    ),
+    Mutant(
+        "huge-page-read-whole",
+        "issue 20: a page is read whole before its size is checked (an endless page hangs)",
+        "scraper/http.py",
+        "        if len(body) > limit:\n            return None\n    return bytes(body)\n",
+        "    return bytes(body) if len(body) <= limit else None\n",
+        ("tests/faults/test_faults.py", "-k", "huge_page"),
+    ),
+    Mutant(
+        "aipkit-cache-key-reused",
+        "issue 20: aipkit reuses a message's one-time cache key for the same prompt",
+        "provider/protocols/aipkit.py",
+        "    cache_key = await cache_message(client, creds, prompt, read_timeout=read_timeout)\n",
+        "    keys = globals().setdefault('_KEYS', {})\n"
+        "    cache_key = keys.get(prompt) or await cache_message(\n"
+        "        client, creds, prompt, read_timeout=read_timeout)\n"
+        "    keys[prompt] = cache_key\n",
+        ("tests/provider/test_chat.py", "-k", "warm_call"),
+    ),
+    Mutant(
+        "leftover-child-passes",
+        "issue 20: a test whose child outlives it passes (the guard only kills)",
+        "tests/conftest.py",
+        '        pytest.fail(f"the test left processes behind (now killed): {left}", '
+        "pytrace=False)\n",
+        "        pass\n",
+        ("tests/faults/test_guards.py", "-k", "leaving"),
+    ),
 ]
 
 

@@ -138,3 +138,15 @@ async def chat(
             )
         ]
     )
+
+
+async def chat_until(
+    error: type[BaseException], provider: type[ChatgptFree], **kw: object
+) -> tuple[str, BaseException]:
+    """Chat, expecting ``error`` once some (or none) of the answer arrived:
+    (the text that reached the caller before it, the error)."""
+    got: list[str] = []
+    with pytest.raises(error) as caught:
+        async for chunk in provider.create_async_generator("", USER, **kw):
+            got.append(chunk)
+    return "".join(got), caught.value

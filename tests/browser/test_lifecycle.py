@@ -71,6 +71,26 @@ async def test_cancelling_the_caller_closes_the_browser(
         )
 
 
+async def test_cancelling_while_the_page_loads_closes_the_browser(
+    chromium: str | None,
+    no_leftover_browser: set[int],
+    browser_processes: Procs,
+    wait_for: WaitFor,
+) -> None:
+    before = no_leftover_browser
+    # The site holds the page: the request arrived, no reply comes, so the cancel
+    # lands while Chromium is still loading it (page.goto in flight).
+    async with sandbox.running(generation="aipkit", hold_pages=True) as site:
+        task = await _start_solving(site)
+        await wait_for(lambda: site.hits["GET /chat/"] >= 1, 30, "the page was never asked for")
+        assert not task.done()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # Checked the moment the call returned: closing is part of the cancel.
+        assert not browser_processes() - before, "Chromium outlived the cancelled call"
+
+
 async def test_cancelling_while_the_driver_starts_leaves_no_driver(
     chromium: str | None,
     no_leftover_browser: set[int],
@@ -117,15 +137,13 @@ async def test_a_browser_crash_mid_solve_is_a_browser_error(
     async with sandbox.running(generation="aipkit", challenge=False, no_widget=True) as site:
         task = await _start_solving(site)
         await wait_for(lambda: site.hits["GET /chat/"] >= 1, 15, "the page never loaded")
-        started = time.monotonic()
         # Kill every Chromium process of this solve (ours, by pid): a crash.
         for pid in browser_processes(("chrome", "chromium")) - before:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         with pytest.raises(BrowserError) as caught:
             await task
-        assert time.monotonic() - started < 10
-        assert type(caught.value) is BrowserError
+        assert type(caught.value) is BrowserError  # told, not left to the 30 s deadline
         assert "crashed or was closed" in str(caught.value)
         assert caught.value.__cause__ is None
 
@@ -216,10 +234,19 @@ def test_playwright_registry_path_matches_the_driver() -> None:
     assert shell is not None and "chromium_headless_shell-" in str(shell)
 
 
-def test_find_chromium_is_cheap() -> None:
-    started = time.monotonic()
+def test_finding_chromium_starts_no_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Looked up "without starting anything": Playwright's registry is read from its
+    files, not asked of its Node.js driver (a process start on every lookup)."""
+    started: list[object] = []
+
+    class Recorded(subprocess.Popen):  # type: ignore[type-arg]
+        def __init__(self, args: object, *rest: object, **kwargs: object) -> None:
+            started.append(args)
+            super().__init__(args, *rest, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(subprocess, "Popen", Recorded)
     find_chromium()
-    assert time.monotonic() - started < 0.2
+    assert started == []
 
 
 # --------------------------------------------------------------------------- a broken browser
@@ -232,7 +259,6 @@ async def test_a_browser_that_cannot_start_is_a_browser_error(
     broken.write_text("#!/bin/sh\necho 'cannot open display' >&2\nexit 1\n")
     broken.chmod(0o755)
     monkeypatch.setenv("PROVIDER_BROWSER", str(broken))
-    started = time.monotonic()
     with pytest.raises(BrowserError) as caught:
         await solve(
             "http://127.0.0.1:9", "http://127.0.0.1:9/chat/", proxy=None, deadline=Deadline(20)
@@ -240,7 +266,6 @@ async def test_a_browser_that_cannot_start_is_a_browser_error(
     assert type(caught.value) is BrowserError
     assert "could not start" in str(caught.value)
     assert caught.value.__cause__ is None
-    assert time.monotonic() - started < 10
 
 
 async def test_a_browser_that_hangs_at_start_times_out(

@@ -34,9 +34,7 @@ async def test_solves_the_challenge_and_hands_over_a_working_clearance(
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="scraper")
     async with sandbox.running(generation=generation, challenge=True) as site:  # type: ignore[arg-type]
-        started = time.monotonic()
         creds = await solve(site.url, site.url + "/chat/", proxy=None, deadline=Deadline(30))
-        took = time.monotonic() - started
 
         assert creds.generation == generation
         assert creds.source == "browser"
@@ -52,7 +50,6 @@ async def test_solves_the_challenge_and_hands_over_a_working_clearance(
         assert creds.user_agent.startswith("Mozilla/5.0") and "Chrome/" in creds.user_agent
         assert "HeadlessChrome" not in creds.user_agent
         assert site.hits["challenge"] >= 1 and site.hits["clearance"] == 1
-        assert took < 15
 
         # Plain HTTP with those cookies and exactly that UA gets the page...
         assert await _status(site.url, creds.cookies, creds.user_agent) == 200
@@ -87,22 +84,19 @@ async def test_callers_cookies_are_in_the_browser_before_the_page_loads(
         assert all(c.name != "cf_clearance" for c in again.cookies)
 
 
-async def test_hard_block_raises_blocked_quickly(chromium: str | None) -> None:
+async def test_hard_block_raises_blocked(chromium: str | None) -> None:
     async with sandbox.running(generation="aipkit", hard_block=True) as site:
-        started = time.monotonic()
+        # Told as a block, not left to the deadline (that would be ProviderTimeoutError).
         with pytest.raises(BlockedError) as caught:
             await solve(site.url, site.url + "/chat/", proxy=None, deadline=Deadline(20))
-        assert time.monotonic() - started < 8
         assert "another network or proxy" in str(caught.value)
         assert caught.value.__cause__ is None
 
 
 async def test_rate_limit_page_raises_rate_limited(chromium: str | None) -> None:
     async with sandbox.running(generation="aipkit", rate_limit=True) as site:
-        started = time.monotonic()
         with pytest.raises(RateLimitedError) as caught:
             await solve(site.url, site.url + "/chat/", proxy=None, deadline=Deadline(20))
-        assert time.monotonic() - started < 8
         assert caught.value.retry_after == site.config.retry_after
 
 

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,9 +23,11 @@ from provider.errors import (
     ChallengeError,
     ProviderTimeoutError,
     QuotaExceededError,
+    SessionExpiredError,
     UpstreamError,
 )
-from tests.conftest import USER, chat, provider_for
+from scraper.credentials import Cookie
+from tests.conftest import USER, chat, chat_until, provider_for
 
 pytestmark = pytest.mark.browser
 ANSWER = "You said: Hello sandbox"
@@ -96,6 +99,18 @@ async def test_timeout_bounds_each_gap_of_the_in_page_stream(
             async for chunk in provider.create_async_generator("", USER, timeout=8):
                 got.append(chunk)
         assert got  # what came before the stall was delivered first
+
+
+@pytest.mark.parametrize("generation", ["legacy", "aipkit"])
+async def test_a_nonce_refused_after_text_in_the_page_is_not_resent(
+    generation: str, cache_dir: Path, chromium: str | None
+) -> None:
+    async with sandbox.running(generation=generation, nonce_refused_after_deltas=1) as site:
+        provider = provider_for(site.url, cache_dir, transport="browser")
+        got, _ = await chat_until(SessionExpiredError, provider, timeout=60)
+        assert got == "You said: "
+        assert list(site.prompts) == ["Hello sandbox"]  # no reload, no resend
+        assert site.hits["GET /chat/"] == 1
 
 
 @pytest.mark.parametrize(
@@ -205,6 +220,62 @@ async def test_a_call_cancelled_while_its_browser_starts_leaves_no_chromium(
         provider = provider_for(site.url, cache_dir, transport="browser")
         task = asyncio.ensure_future(chat(provider, timeout=120))
         await wait_for(lambda: browser_processes() - before, 60, "no browser started")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not browser_processes() - before  # closed before the call returned
+
+
+async def test_the_chosen_bot_answers_in_the_page(cache_dir: Path, chromium: str | None) -> None:
+    async with sandbox.running(generation="aipkit", aipkit_bots=[5, 9]) as site:
+        provider = provider_for(site.url, cache_dir, bot_id=9)
+        assert await chat(provider, transport="browser", timeout=60) == ANSWER
+        assert list(site.bots) == [9]  # not the page's first bot
+
+
+#: A User-Agent no Chromium of ours announces (Chrome/120, an extra product token).
+IMPORTED_UA = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Safari/537.36 Imported/1.0"
+)
+
+
+@pytest.mark.parametrize("generation", ["legacy", "aipkit"])
+async def test_the_browser_opens_with_the_stored_user_agent_and_keeps_its_clearance(
+    generation: str, cache_dir: Path, chromium: str | None
+) -> None:
+    # Credentials earned under another User-Agent (imported, or solved on another
+    # host): the clearance is bound to that UA, so the browser must announce it.
+    async with sandbox.running(generation=generation) as site:
+        provider = provider_for(site.url, cache_dir)
+        assert await chat(provider, transport="http") == ANSWER
+        creds = provider.stored_credentials()
+        assert creds is not None
+        clearance = Cookie("cf_clearance", site.issue_clearance(IMPORTED_UA), "127.0.0.1")
+        imported = replace(creds, user_agent=IMPORTED_UA, cookies=(*creds.cookies, clearance))
+        store_for(cache_dir).put(imported, "")
+        site.config.challenge = True
+        site.reset_hits()
+        assert await chat(provider, transport="browser", timeout=60) == ANSWER
+        # The stored clearance let the browser straight in: no challenge, no new solve.
+        assert (site.hits["challenge"], site.hits["clearance"]) == (0, 0)
+        stored = provider.stored_credentials()
+        assert stored is not None and stored.user_agent == IMPORTED_UA
+
+
+async def test_a_call_cancelled_while_the_page_loads_leaves_no_chromium(
+    cache_dir: Path,
+    chromium: str | None,
+    wait_for: Waiter,
+    browser_processes: Callable[[], set[int]],
+) -> None:
+    before = browser_processes()
+    # The site holds the page: the browser asked for it and is still waiting.
+    async with sandbox.running(generation="aipkit", hold_pages=True) as site:
+        provider = provider_for(site.url, cache_dir, transport="browser")
+        task = asyncio.ensure_future(chat(provider, timeout=120))
+        await wait_for(lambda: site.hits["GET /chat/"] >= 1, 60, "the page was never asked for")
+        assert not task.done()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -131,22 +131,25 @@ async def test_oversized_line_in_the_stream_keeps_memory_bounded(cache_dir: Path
 async def test_huge_page_is_a_bounded_read_then_a_clear_error(
     declared: bool, cache_dir: Path
 ) -> None:
-    size = 6 * 1024 * 1024
-
+    # Declared: 6 MB announced, then a byte now and then: only refusing on the declared
+    # size (before reading) ends the call; a reader would run into the timeout.
+    # Undeclared: a page that never ends: only a read stopping at the limit ends it.
     async def page(request: web.Request) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/html"})
         if declared:
-            resp.content_length = size
+            resp.content_length = 6 * 1024 * 1024
         await resp.prepare(request)
-        block = b"<p>" + b"y" * 65533
+        block = b"<" if declared else b"<p>" + b"y" * 65533
         with contextlib.suppress(ConnectionError):
-            for _ in range(size // len(block)):
+            while True:  # until the client goes
                 await resp.write(block)
+                if declared:
+                    await asyncio.sleep(0.05)
         return resp
 
     async with serve({"/{tail:.*}": page}) as url:
         with pytest.raises(ProtocolError, match="byte limit"):
-            await chat(provider_for(url, cache_dir))
+            await chat(provider_for(url, cache_dir), timeout=5)
 
 
 async def test_an_oversized_json_reply_is_a_bounded_read_then_a_clear_error(
@@ -168,6 +171,24 @@ async def test_redirect_loop_is_a_clear_error(cache_dir: Path) -> None:
     async with serve({"/{tail:.*}": loop}) as url:
         with pytest.raises(ProtocolError, match="redirect loop"):
             await chat(provider_for(url, cache_dir))
+
+
+async def test_a_redirect_to_another_host_is_a_clear_error_and_nothing_follows(
+    cache_dir: Path,
+) -> None:
+    # The other host is a working chat site (the sandbox, named "localhost"): followed,
+    # it would get the caller's cookie, then the message itself.
+    async with sandbox.running(generation="legacy") as site:
+        elsewhere = site.url.replace("127.0.0.1", "localhost") + "/chat/"
+
+        async def away(request: web.Request) -> web.Response:
+            raise web.HTTPFound(elsewhere)
+
+        async with serve({"/{tail:.*}": away}) as url:
+            with pytest.raises(ProtocolError, match="redirects to another host") as caught:
+                await chat(provider_for(url, cache_dir), cookies={"session": "caller-secret"})
+        assert "localhost" in str(caught.value)
+        assert not site.hits and not site.prompts
 
 
 async def test_slow_page_byte_by_byte_sits_under_the_timeout(cache_dir: Path) -> None:

@@ -246,9 +246,20 @@ async def test_legacy_markup_variants(markup: str, template: str, cache_dir: Pat
         assert site.hits[expected] == 1
 
 
-async def test_aipkit_popup_and_several_bots(cache_dir: Path) -> None:
-    async with sandbox.running(generation="aipkit", aipkit_popup=True, aipkit_bots=[5, 9]) as site:
-        assert await chat(provider_for(site.url, cache_dir, bot_id=9)) == "You said: Hello sandbox"
+@pytest.mark.parametrize("popup", [False, True], ids=["inline", "popup"])
+@pytest.mark.parametrize("bot_id", [9, 5, None])
+async def test_aipkit_several_bots_the_chosen_one_answers(
+    popup: bool, bot_id: int | None, cache_dir: Path
+) -> None:
+    # Every bot echoes alike: the site's record of which bot answered tells them apart.
+    async with sandbox.running(generation="aipkit", aipkit_popup=popup, aipkit_bots=[5, 9]) as site:
+        provider = provider_for(site.url, cache_dir, bot_id=bot_id)
+        assert await chat(provider) == "You said: Hello sandbox"
+        assert list(site.bots) == [5 if bot_id is None else bot_id]  # None: the page's first
+        # The warm call (stored credentials) and the cheap nonce refresh keep the bot.
+        site.rotate_nonce()
+        assert await chat(provider) == "You said: Hello sandbox"
+        assert list(site.bots) == [5 if bot_id is None else bot_id] * 2
 
 
 async def test_aipkit_each_call_is_a_new_conversation_with_a_stable_session(

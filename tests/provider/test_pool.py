@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from aiohttp import web
 
 import sandbox
 from bench._relay import relay
-from provider.errors import ConfigurationError, NetworkError
+from provider.errors import ConfigurationError, NetworkError, ProviderTimeoutError
 from scraper.credentials import Cookie
 from scraper.http import borrow, close_pools
 from tests.conftest import USER, chat, provider_for
@@ -181,6 +182,27 @@ async def test_max_connections_bounds_concurrent_chats(cache_dir: Path) -> None:
         unbounded = provider_for(wire.url(), cache_dir)
         assert await asyncio.gather(*(chat(unbounded) for _ in range(3))) == [ANSWER] * 3
         assert wire.connections > 1
+
+
+@pytest.mark.parametrize("generation", ["legacy", "aipkit"])
+async def test_a_caller_waiting_for_a_pooled_connection_keeps_its_own_timeout(
+    generation: str, cache_dir: Path
+) -> None:
+    async with sandbox.running(generation=generation, keep_alive=True) as site:
+        provider = provider_for(site.url, cache_dir, max_connections=1)
+        assert await chat(provider) == ANSWER  # credentials stored: only the chat is pooled
+        # The holder's stream sends its first delta, then holds the one connection open.
+        site.config.stall_after_deltas = 1
+        holder = provider.create_async_generator("", USER, timeout=60)
+        assert await asyncio.wait_for(anext(holder), 30)
+        try:
+            start = time.monotonic()
+            with pytest.raises(ProviderTimeoutError):
+                async with asyncio.timeout(1 + 10):  # a test failure, not a hang, if ignored
+                    await chat(provider, timeout=1)
+            assert time.monotonic() - start < 1 + 2  # its own 1 s, not the holder's 60
+        finally:
+            await holder.aclose()  # type: ignore[attr-defined]
 
 
 async def test_close_pools_closes_this_loops_connections_now(cache_dir: Path) -> None:

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 import aiohttp
 import pytest
 
+import sandbox
 from provider.errors import (
     BlockedError,
     ChallengeError,
@@ -25,7 +26,7 @@ from provider.errors import (
 from provider.protocols import ActionUnknown, NonceRejected, legacy
 from scraper.credentials import Credentials
 from tests.capture import CAPTURES, RawServer, Request, capture, raw_reply, serve_raw
-from tests.conftest import chat, provider_for
+from tests.conftest import chat, chat_until, provider_for
 
 AJAX = "/wp-admin/admin-ajax.php"
 #: The nonce in each captured widget tag, and the one a page read afterwards carries.
@@ -208,6 +209,22 @@ async def test_a_nonce_refused_after_text_is_not_resent(cache_dir: Path) -> None
                 got.append(chunk)
     assert got == ["partial"]
     assert script.requests == 1 and script.pages == 1  # text reached the caller: no resend
+
+
+@pytest.mark.parametrize("generation", ["legacy", "aipkit"])
+async def test_the_plugins_nonce_refusal_after_text_is_not_resent(
+    generation: str, cache_dir: Path
+) -> None:
+    # The sandbox sends "You said: ", then the plugin's own bad-nonce error (legacy: its
+    # JSON as an event; aipkit: the Security check event). A resend would show the
+    # caller "You said: " twice.
+    async with sandbox.running(generation=generation, nonce_refused_after_deltas=1) as site:
+        provider = provider_for(site.url, cache_dir)
+        got, error = await chat_until(SessionExpiredError, provider, timeout=10)
+        assert got == "You said: "
+        assert list(site.prompts) == ["Hello sandbox"]  # sent once, never again
+        assert site.hits["GET /chat/"] == 1  # and no refresh either
+        assert site.nonce() not in str(error)
 
 
 # -- WordPress's other refusals ---------------------------------------------------------

@@ -201,5 +201,5 @@ async def test_chunk_delay_and_first_byte_delay(http: aiohttp.ClientSession) -> 
         start = time.monotonic()
         reply = await fetch(http, "GET", url)
         elapsed = time.monotonic() - start
-    assert 0.4 <= elapsed < 1.5
+    assert elapsed >= 0.4  # 0.2 s before the first byte, 0.1 s before each later delta
     assert reply.reads >= 3

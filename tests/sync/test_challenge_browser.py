@@ -36,11 +36,8 @@ def plain_get(url: str, ua: str, cookie: str | None = None) -> tuple[int, dict[s
 @pytest.mark.parametrize("generation", ["legacy", "aipkit"])
 def test_browser_passes_challenge(page: Page, generation: Literal["legacy", "aipkit"]) -> None:
     with sandbox.serve_in_thread(generation=generation, challenge=True) as site:
-        started = time.monotonic()
         page.goto(site.url + "/chat/")
         page.wait_for_selector(WIDGETS[generation], state="attached", timeout=10_000)
-        elapsed = time.monotonic() - started
-        assert elapsed < 5, f"took {elapsed:.1f}s"
         assert page.title() == "Chat – ChatGPT Free"
         assert site.hits["clearance"] >= 1 and site.hits["GET /chat/"] >= 1
 
