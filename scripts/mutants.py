@@ -622,6 +622,16 @@ MUTANTS: list[Mutant] = [
         "        pass\n",
         ("tests/faults/test_guards.py", "-k", "leaving"),
     ),
+    Mutant(
+        "driver-outlives-playwrights-stop",
+        "a Playwright driver still running after Playwright's stop is left to itself",
+        "scraper/browser/_launch.py",
+        "                with contextlib.suppress(ProcessLookupError):\n"
+        "                    process.kill()\n",
+        "                pass\n",
+        ("tests/browser/test_lifecycle.py", "-k", "outlives_playwrights"),
+        timeout=120,
+    ),
 ]
 
 

@@ -73,13 +73,53 @@ async def _playwright() -> AsyncIterator[Playwright]:
     manager = async_playwright()
 
     async def stop(_: object = None) -> None:
-        await asyncio.wait_for(manager.__aexit__(None, None, None), _CLOSE_TIMEOUT)
+        await _stop_driver(manager)
 
     playwright = await _start(manager.__aenter__(), stop)
     try:
         yield playwright
     finally:
         await _shielded(stop())
+
+
+async def _stop_driver(manager: Any) -> None:
+    """Stop Playwright's driver (``async_playwright()``'s exit), and make sure its
+    Node.js process is gone when this returns.
+
+    Playwright's own stop may return while the driver is still shutting down
+    (before 1.65 it did not wait for the process), or give up here after
+    ``_CLOSE_TIMEOUT`` under load; either way a driver would outlive the call
+    that started it. So its process is waited for within the same bound, then
+    killed: the browser it launched was closed before, and a Chromium whose
+    driver pipe closes exits by itself.
+    """
+    process = _driver_process(manager)
+    try:
+        await asyncio.wait_for(manager.__aexit__(None, None, None), _CLOSE_TIMEOUT)
+    finally:
+        if process is not None and process.returncode is None:
+            try:
+                await asyncio.wait_for(asyncio.shield(process.wait()), _CLOSE_TIMEOUT)
+            except TimeoutError:
+                log.debug("Playwright's driver did not exit: killing it")
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(process.wait(), _CLOSE_TIMEOUT)
+
+
+def _driver_process(manager: Any) -> asyncio.subprocess.Process | None:
+    """The driver's process behind a started ``async_playwright()``, if it can be seen.
+
+    Playwright has no public handle on it; its pipe transport keeps it as
+    ``_proc``, held by the manager's ``_client`` (1.65) or ``_connection``
+    (before). Read defensively: another transport, or a release that renames
+    them, gives None, and the stop then relies on Playwright alone.
+    """
+    holder = getattr(manager, "_client", None) or getattr(manager, "_connection", None)
+    transport = getattr(holder, "_transport", None)
+    process = getattr(transport, "_proc", None)
+    return process if isinstance(process, asyncio.subprocess.Process) else None
 
 
 async def _start(starting: Coroutine[Any, Any, T], undo: Callable[[T], Awaitable[None]]) -> T:

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from scraper.browser._chromium import find_chromium
 from scraper.browser._launch import (
-    _CLOSE_TIMEOUT,
     _close_browser,
     _context_options,
     _launch_options,
     _shielded,
     _start,
+    _stop_driver,
 )
 from scraper.browser._solve import _read_page
 from scraper.browser._translate import _ms, _Progress, _to_playwright_cookies, _translated
@@ -201,7 +201,7 @@ class LivePage:
         manager = async_playwright()
 
         async def stop(_: object = None) -> None:
-            await asyncio.wait_for(manager.__aexit__(None, None, None), _CLOSE_TIMEOUT)
+            await _stop_driver(manager)
 
         playwright = await _start(manager.__aenter__(), stop)
         self._stop = stop
