@@ -1,5 +1,6 @@
 """The file store's promises at their edges: the atomic write stays inside the store's
-own folder (whatever TMPDIR says), and entries are good until exactly their expiry."""
+own folder (whatever TMPDIR says), entries are good until exactly their expiry, and a
+corrupt file costs one warning, not one per look."""
 
 from __future__ import annotations
 
@@ -71,3 +72,34 @@ def test_an_entry_is_good_until_exactly_its_expiry(tmp_path: Path) -> None:
     assert got is not None
     assert got.fresh(got.expires_at - 0.001)
     assert not got.fresh(got.expires_at)
+
+
+def test_a_corrupt_file_is_one_warning_however_often_it_is_read(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    CredentialStore(tmp_path).put(make(), "")
+    store = CredentialStore(tmp_path)
+    path = store.path(entry_key(SITE, ""))
+    path.write_bytes(b'{"version": 1, "credentials": {"nonce": ')
+    with caplog.at_level(logging.WARNING, logger="provider.store.files"):
+        for _ in range(3):
+            assert store.get(SITE, "") is None
+    (warning,) = caplog.records
+    assert "corrupt" in warning.getMessage() and path.name in warning.getMessage()
+    store.put(make(nonce="n-repaired"), "")  # the next refresh replaces it
+    again = CredentialStore(tmp_path).get(SITE, "")
+    assert again is not None and again.nonce == "n-repaired"
+
+
+async def test_a_chat_over_a_corrupt_file_answers_with_one_warning(
+    cache_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with sandbox.running(generation="aipkit") as site:
+        provider = provider_for(site.url, cache_dir)
+        await chat(provider)
+        CredentialStore(cache_dir).path(entry_key(site.url, "")).write_text("{not json")
+        with caplog.at_level(logging.WARNING):
+            assert await chat(provider) == "You said: Hello sandbox"
+        assert site.hits["GET /chat/"] == 2  # counted as empty: read the page again
+    (warning,) = caplog.records
+    assert "corrupt credential file" in warning.getMessage()
