@@ -136,3 +136,37 @@ async def test_every_keyed_request_is_checked_with_compare_digest(
     # (The sandbox compares its own nonces and clearances with it too: those are not ours.)
     ours = [pair for pair in calls if KEY.encode() in pair]
     assert [a if b == KEY.encode() else b for a, b in ours] == [k.encode() for k in presented]
+
+
+async def test_whitespace_inside_messages_reaches_the_site_through_the_server(
+    served: Served,
+) -> None:
+    code = "def f():\n    if x:\n\t\treturn  1   \n\n    return 0\n"
+    messages = [
+        {"role": "system", "content": "  Keep   spacing.  "},
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "Fix:\n"}, {"type": "text", "text": code}],
+        },
+        {"role": "assistant", "content": "\n  Indented answer\n"},
+        {"role": "user", "content": "\tThanks  "},
+    ]
+    expected = (
+        "System:   Keep   spacing.  \n"
+        f"User: Fix:\n\n{code}\n"
+        "Assistant: \n  Indented answer\n\n"
+        "User: \tThanks  \n"
+        "Assistant:"
+    )
+    for generation in ("legacy", "aipkit"):
+        async with served(generation) as s:
+            await s.client.chat.completions.create(model="", messages=messages)  # type: ignore[arg-type]
+            stream = await s.client.chat.completions.create(
+                model="",
+                messages=messages,  # type: ignore[arg-type]
+                stream=True,
+            )
+            async for _ in stream:
+                pass
+            # Both ways, word for word and space for space, as the site received them.
+            assert list(s.site.prompts) == [expected, expected], generation
