@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import sandbox
 from tests.commands.test_commands import assert_clean_error, run
 
 COMMANDS = [
@@ -44,3 +45,19 @@ async def test_a_malformed_proxy_is_refused_without_its_password(
     assert_clean_error(result, 2)
     assert len(result.err.strip().splitlines()) == 1
     assert "t0psecret" not in result.err + result.out
+
+
+@pytest.mark.parametrize("command", ["provider.refresh", "provider.health"])
+async def test_a_browser_setting_that_is_no_browser_is_one_line_and_exit_2(
+    command: str, cache_dir: Path
+) -> None:
+    # (The chat command's case is test_commands.py's.) The challenge makes the
+    # browser needed: the setting is read then, and refused before any launch.
+    async with sandbox.running(generation="aipkit", challenge=True) as site:
+        result = await run(
+            command, "--url", site.url, env={"PROVIDER_BROWSER": "/nonexistent/chromium"}
+        )
+        assert site.hits["clearance"] == 0
+    assert_clean_error(result, 2)
+    assert len(result.err.strip().splitlines()) == 1
+    assert "PROVIDER_BROWSER" in result.err
