@@ -8,6 +8,7 @@ import logging
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ SHM = Path("/dev/shm")
 
 
 @pytest.fixture
-def tmpdir_elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def tmpdir_elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """TMPDIR on another filesystem than the store (tmpfs vs the test's disk)."""
     if not SHM.is_dir() or not os.access(SHM, os.W_OK):
         pytest.skip("no second filesystem: /dev/shm is missing or not writable")
