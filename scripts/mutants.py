@@ -52,6 +52,196 @@ class Mutant:
 
 
 MUTANTS: list[Mutant] = [
+    # -- issue 20: stores, server, prompts -------------------------------------------
+    Mutant(
+        "i20-caller-cookies-stored",
+        "issue 20: a caller's own cookies join the stored credentials, sent to later callers",
+        "scraper/obtain.py",
+        "            cookies=site_cookies,\n",
+        "            cookies=[*site_cookies, *cookies],\n",
+        ("tests/provider/test_callers_own.py", "-k", "cookies"),
+    ),
+    Mutant(
+        "i20-hung-redis-timeout-reaches-caller",
+        "issue 20: a Redis that never answers raises a timeout to the caller, no fallback",
+        "provider/store/redis.py",
+        '        raise RedisTimeoutError("Redis did not answer in time") from None\n',
+        "        raise\n",
+        ("tests/fleet/test_redis_hung_and_lock.py", "-k", "hung or never_answers"),
+    ),
+    Mutant(
+        "i20-store-script-deletes-any-lock",
+        "issue 20: an expired holder's write deletes the next holder's lock (Lua, no compare)",
+        "provider/store/redis.py",
+        "if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end",
+        "redis.call('DEL', KEYS[2])",
+        ("tests/fleet/test_redis_hung_and_lock.py", "-k", "lock"),
+    ),
+    Mutant(
+        "i20-temp-file-in-tmpdir",
+        "issue 20: the atomic write's temp file goes to TMPDIR; on another filesystem the "
+        "rename fails and the store stops persisting",
+        "provider/store/base.py",
+        'fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)',
+        'fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json")',
+        ("tests/provider/test_store_files.py", "-k", "tmpdir"),
+    ),
+    Mutant(
+        "i20-transport-saved-under-redacted-proxy",
+        "issue 20: the browser transport is saved under the redacted proxy and forgotten",
+        "provider/_provider.py",
+        "            await store.save(live.credentials, target.proxy_key)\n            return live",
+        "            await store.save(\n"
+        "                live.credentials,\n"
+        '                __import__("scraper.errors").errors.redact_url(target.proxy_key),\n'
+        "            )\n"
+        "            return live",
+        ("tests/browser/test_transport_behind_a_proxy.py",),
+        timeout=180,
+    ),
+    Mutant(
+        "i20-usage-from-the-last-message",
+        "issue 20: usage.prompt_tokens counts the last message only",
+        "provider/commands/serve/_routes.py",
+        'prompt_chars=sum(len(m["content"]) for m in chat.messages)',
+        'prompt_chars=len(chat.messages[-1]["content"])',
+        ("tests/serve/test_exact.py", "-k", "usage"),
+    ),
+    Mutant(
+        "i20-api-key-compared-with-eq",
+        "issue 20: the server's API key is compared with != (not constant-time)",
+        "provider/commands/serve/_app.py",
+        "not hmac.compare_digest(\n            given.strip().encode(), key.encode()\n        )",
+        "given.strip().encode() != key.encode()",
+        ("tests/serve/test_exact.py", "-k", "compare_digest"),
+    ),
+    Mutant(
+        "i20-prompt-strips-message-whitespace",
+        "issue 20: each message of a multi-message prompt is stripped (code loses its indent)",
+        "provider/prompt.py",
+        "f\"{m['role'].capitalize()}: {m['content']}\"",
+        "f\"{m['role'].capitalize()}: {m['content'].strip()}\"",
+        ("tests/provider/test_callers_own.py", "tests/serve/test_exact.py", "-k", "whitespace"),
+    ),
+    Mutant(
+        "i20-server-strips-message-whitespace",
+        "issue 20: the server strips each message's content before the library sees it",
+        "provider/commands/serve/_wire.py",
+        'out.append({"role": message.get("role"), "content": content})',
+        'out.append({"role": message.get("role"), "content": content.strip()})',
+        ("tests/serve/test_exact.py", "-k", "whitespace"),
+    ),
+    Mutant(
+        "i20-solve-logs-the-nonce-at-debug",
+        "issue 20: the browser's solve logs the widget's nonce at DEBUG",
+        "scraper/browser/_solve.py",
+        '" (challenge passed)" if progress.challenged else "",',
+        '(" (challenge passed)" if progress.challenged else "") + widget.nonce,',
+        ("tests/faults/test_secrets.py", "-k", "full_session and legacy"),
+        timeout=180,
+    ),
+    Mutant(
+        "i20-deep-page-given-up",
+        "issue 20: a deeply nested page is given up on as widget-less",
+        "scraper/page.py",
+        '    data = text.encode("utf-8", "replace")\n',
+        '    data = text.encode("utf-8", "replace")\n'
+        '    if data.count(b"<div") > 10_000:\n'
+        "        return None\n",
+        ("tests/scraper/test_page.py", "-k", "deep_nesting"),
+    ),
+    Mutant(
+        "i20-corrupt-file-warns-every-look",
+        "issue 20: a corrupt store file is read and warned about on every look",
+        "provider/store/files.py",
+        "        if self._unreadable.get(key) == stamp:\n            return None\n",
+        "",
+        ("tests/provider/test_store_files.py", "-k", "corrupt"),
+    ),
+    Mutant(
+        "i20-serve-starts-with-a-bad-cache-dir",
+        "issue 20: a PROVIDER_CACHE_DIR that is a file is found per request, not at start",
+        "provider/commands/cli.py",
+        "    default_cache_dir()\n    return await main(args)\n",
+        "    return await main(args)\n",
+        ("tests/commands/test_every_door.py", "-k", "cache_dir and serve"),
+        timeout=120,
+    ),
+    Mutant(
+        "i20-store-write-in-place",
+        "issue 20: the store writes the entry in place, not via a renamed temp file",
+        "provider/store/base.py",
+        "        os.replace(tmp, path)\n",
+        '        with open(path, "wb") as out:\n'
+        "            out.write(payload[: len(payload) // 2])\n"
+        "            out.flush()\n"
+        "            out.write(payload[len(payload) // 2 :])\n"
+        "        os.unlink(tmp)\n",
+        ("tests/faults/test_store_faults.py", "-k", "tear"),
+    ),
+    Mutant(
+        "i20-store-file-0644",
+        "issue 20: store entries and exports are written readable by everyone",
+        "provider/store/base.py",
+        "        os.fchmod(fd, 0o600)\n",
+        "        os.fchmod(fd, 0o644)\n",
+        (
+            "tests/provider/test_store.py",
+            "tests/provider/test_store_files.py",
+            "-k",
+            "0600 or tmpdir",
+        ),
+    ),
+    # (promises that had a test already: planted to see it fail)
+    Mutant(
+        "i20-refresh-lock-outlives-its-holder",
+        "issue 20: the refresh lock is a lock file, not an OS lock: a killed holder's stays",
+        "provider/store/files.py",
+        'lock = filelock.FileLock(self.folder / f"{key}.lock", timeout=0, mode=0o600)',
+        'lock = filelock.SoftFileLock(self.folder / f"{key}.lock", timeout=0, mode=0o600)',
+        ("tests/provider/test_store.py", "-k", "killed_process"),
+    ),
+    Mutant(
+        "i20-fleet-ignores-dropped-news",
+        "issue 20: hosts keep credentials another host found rejected",
+        "provider/store/redis.py",
+        'if origin != self.origin and kind in ("written", "dropped"):',
+        'if origin != self.origin and kind in ("written",):',
+        ("tests/fleet/test_redis_store.py", "-k", "rejected"),
+    ),
+    Mutant(
+        "i20-fleet-warns-on-every-failure",
+        "issue 20: a Redis outage warns on every failed command, not once per outage",
+        "provider/store/redis.py",
+        "        if not self._down:\n            self._down = True\n",
+        "        if True:\n            self._down = True\n",
+        ("tests/fleet/test_redis_store.py", "-k", "outage or unreachable"),
+    ),
+    Mutant(
+        "i20-fleet-never-returns-to-redis",
+        "issue 20: once Redis was away, the store never tries it again",
+        "provider/store/redis.py",
+        "        return not self._down or time.monotonic() >= self._down_until\n",
+        "        return not self._down\n",
+        ("tests/fleet/test_redis_store.py", "-k", "outage"),
+    ),
+    Mutant(
+        "i20-extend-any-lock",
+        "issue 20: a host extends a lock it no longer holds",
+        "provider/store/redis.py",
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+        "  return redis.call('PEXPIRE', KEYS[1], ARGV[2])\nend",
+        "if true then\n  return redis.call('PEXPIRE', KEYS[1], ARGV[2])\nend",
+        ("tests/fleet/test_redis_store.py", "-k", "only_the_holder"),
+    ),
+    Mutant(
+        "i20-fresh-at-expiry",
+        "issue 20: credentials count as fresh at the very moment they expire",
+        "scraper/credentials.py",
+        "return (time.time() if now is None else now) < self.expires_at",
+        "return (time.time() if now is None else now) <= self.expires_at",
+        ("tests/provider/test_store_files.py", "-k", "expiry"),
+    ),
     # -- the issue's findings ---------------------------------------------------------
     Mutant(
         "library-drops-system-messages",

@@ -273,6 +273,11 @@ async def _checked(
         from provider.store.redis import parse_url
 
         parse_url(given.strip(), setting)
+    # So is a cache dir that is not a folder: every command needs it, and the server
+    # would otherwise start and then fail every request with it.
+    from provider.store import default_cache_dir
+
+    default_cache_dir()
     return await main(args)
 
 

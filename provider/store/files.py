@@ -91,6 +91,9 @@ class CredentialStore(SingleFlight):
     _paths: dict[str, Path] = field(default_factory=dict, repr=False)
     _disk_ok: bool = True
     _warned: set[str] = field(default_factory=set, repr=False)
+    #: key → the (mtime_ns, size) of a file found unreadable: warned about once, not
+    #: read again until it changes (a chat looks at its entry more than once).
+    _unreadable: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)
 
     @property
     def folder(self) -> Path:
@@ -121,9 +124,14 @@ class CredentialStore(SingleFlight):
         stamp = (st.st_mtime_ns, st.st_size)
         if cached is not None and cached.stamp == stamp:
             return cached.creds
+        if self._unreadable.get(key) == stamp:
+            return None
         creds = self._read(path)
         if creds is not None:
             self._memory[key] = _Cached(stamp, creds)
+            self._unreadable.pop(key, None)
+        else:
+            self._unreadable[key] = stamp
         return creds
 
     def _from_memory_only(self, key: str) -> Credentials | None:
