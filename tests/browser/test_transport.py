@@ -209,17 +209,25 @@ async def test_a_library_call_leaves_no_chromium_and_concurrent_calls_share_one(
         assert not browser_processes() - before
 
 
-async def test_a_call_cancelled_while_its_browser_starts_leaves_no_chromium(
+@pytest.mark.parametrize("when", ["the_browser_starts", "the_page_loads"])
+async def test_a_call_cancelled_while_its_browser_opens_leaves_no_chromium(
+    when: str,
     cache_dir: Path,
     chromium: str | None,
     wait_for: Waiter,
     browser_processes: Callable[[], set[int]],
 ) -> None:
     before = browser_processes()
-    async with sandbox.running(generation="aipkit", challenge=True) as site:
+    # the page loads: the site holds the page, so the browser asked for it and waits.
+    knobs = {"challenge": True} if when == "the_browser_starts" else {"hold_pages": True}
+    async with sandbox.running(generation="aipkit", **knobs) as site:  # type: ignore[arg-type]
         provider = provider_for(site.url, cache_dir, transport="browser")
         task = asyncio.ensure_future(chat(provider, timeout=120))
-        await wait_for(lambda: browser_processes() - before, 60, "no browser started")
+        if when == "the_browser_starts":
+            await wait_for(lambda: browser_processes() - before, 60, "no browser started")
+        else:
+            await wait_for(lambda: site.hits["GET /chat/"] >= 1, 60, "the page was never asked for")
+        assert not task.done()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -261,25 +269,6 @@ async def test_the_browser_opens_with_the_stored_user_agent_and_keeps_its_cleara
         assert (site.hits["challenge"], site.hits["clearance"]) == (0, 0)
         stored = provider.stored_credentials()
         assert stored is not None and stored.user_agent == IMPORTED_UA
-
-
-async def test_a_call_cancelled_while_the_page_loads_leaves_no_chromium(
-    cache_dir: Path,
-    chromium: str | None,
-    wait_for: Waiter,
-    browser_processes: Callable[[], set[int]],
-) -> None:
-    before = browser_processes()
-    # The site holds the page: the browser asked for it and is still waiting.
-    async with sandbox.running(generation="aipkit", hold_pages=True) as site:
-        provider = provider_for(site.url, cache_dir, transport="browser")
-        task = asyncio.ensure_future(chat(provider, timeout=120))
-        await wait_for(lambda: site.hits["GET /chat/"] >= 1, 60, "the page was never asked for")
-        assert not task.done()
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        assert not browser_processes() - before  # closed before the call returned
 
 
 # -- bind_tls: the clearance will not travel ---------------------------------------------
