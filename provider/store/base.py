@@ -26,7 +26,7 @@ from scraper.http import Deadline
 if TYPE_CHECKING:  # asyncio is imported when a refresh runs, not with the library
     import asyncio
 
-__all__ = ["SingleFlight", "Store", "entry_key", "export_to", "import_from"]
+__all__ = ["SingleFlight", "Store", "entry_key", "export_to", "import_from", "value_key"]
 
 #: Which store: unset (or ``file``) for the file store, ``redis://…`` / ``rediss://…`` for Redis.
 ENV_STORE = "PROVIDER_STORE"
@@ -74,6 +74,14 @@ class Store(Protocol):
 
     async def aclose(self) -> None:
         """Close this event loop's connections, if the backend has any."""
+
+    async def put_value(self, namespace: str, key: str, value: str, ttl: float) -> None:
+        """Keep ``value`` under (``namespace``, ``key``) for ``ttl`` seconds, for every
+        process (and every host, when the backend is shared). Not credentials: small
+        state other parts keep beside them (the endpoint's stored conversations)."""
+
+    async def get_value(self, namespace: str, key: str) -> str | None:
+        """What :meth:`put_value` kept under (``namespace``, ``key``), or None once expired."""
 
 
 @dataclass
@@ -140,6 +148,14 @@ class SingleFlight:
         stale: Credentials | None,
     ) -> Credentials:
         raise NotImplementedError
+
+
+def value_key(namespace: str, key: str) -> str:
+    """A name-safe key for a value: hashed, so a caller's key (an id a client sent)
+    can never name a path or a Redis key of its own choosing."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", namespace):
+        raise ValueError(f"bad value namespace {namespace!r}")
+    return hashlib.sha256(f"{namespace}\n{key}".encode()).hexdigest()[:32]
 
 
 def counted(fetch: Callable[[], Awaitable[Credentials]]) -> Callable[[], Awaitable[Credentials]]:

@@ -23,6 +23,7 @@ import contextlib
 import json
 import logging
 import os
+import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from provider.store.base import (
     _Flight,
     _same,
     entry_key,
+    value_key,
     write_private,
 )
 from scraper.credentials import Credentials
@@ -51,6 +53,8 @@ log = logging.getLogger(__name__)
 ENV_CACHE_DIR = "PROVIDER_CACHE_DIR"
 #: How often a process waiting for another process's refresh looks at the lock.
 LOCK_POLL_SECONDS = 0.02
+#: How often writing a value also deletes the expired files of its namespace.
+SWEEP_SECONDS = 60.0
 
 
 def default_cache_dir() -> Path:
@@ -94,6 +98,10 @@ class CredentialStore(SingleFlight):
     #: key → the (mtime_ns, size) of a file found unreadable: warned about once, not
     #: read again until it changes (a chat looks at its entry more than once).
     _unreadable: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)
+    #: Values kept in memory while the disk is unusable: key → (expires_at, value).
+    _values: dict[str, tuple[float, str]] = field(default_factory=dict, repr=False)
+    #: namespace → time.time() of its last sweep of expired value files.
+    _swept: dict[str, float] = field(default_factory=dict, repr=False)
 
     @property
     def folder(self) -> Path:
@@ -236,6 +244,58 @@ class CredentialStore(SingleFlight):
 
     async def aclose(self) -> None:
         """Nothing to close: files are opened per operation."""
+
+    # -- values beside the credentials (put_value / get_value) ---------------------------
+
+    def value_path(self, namespace: str, key: str) -> Path:
+        return self.directory / "values" / namespace / f"{value_key(namespace, key)}.json"
+
+    async def put_value(self, namespace: str, key: str, value: str, ttl: float) -> None:
+        """One file per value (0600, atomic), its expiry inside; expired files of the
+        namespace are swept at most every :data:`SWEEP_SECONDS`, so the folder stays bounded."""
+        expires_at = time.time() + ttl
+        path = self.value_path(namespace, key)
+        if self._disk_ok:
+            try:
+                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                payload = {"version": FILE_VERSION, "expires_at": expires_at, "value": value}
+                write_private(path, json.dumps(payload, separators=(",", ":")).encode())
+                self._sweep(path.parent, namespace)
+                return
+            except OSError as exc:
+                self._disk_failed(exc)
+        self._values[str(path)] = (expires_at, value)
+
+    async def get_value(self, namespace: str, key: str) -> str | None:
+        path = self.value_path(namespace, key)
+        kept = self._values.get(str(path))
+        if kept is not None:
+            if kept[0] > time.time():
+                return kept[1]
+            del self._values[str(path)]
+        try:
+            data = json.loads(path.read_bytes())
+            expires_at, value = float(data["expires_at"]), data["value"]
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            log.warning("ignoring an unreadable value file %s/%s", namespace, path.name)
+            return None
+        if expires_at <= time.time() or not isinstance(value, str):
+            with contextlib.suppress(OSError):
+                path.unlink()
+            return None
+        return value
+
+    def _sweep(self, folder: Path, namespace: str) -> None:
+        now = time.time()
+        if now - self._swept.get(namespace, 0.0) < SWEEP_SECONDS:
+            return
+        self._swept[namespace] = now
+        for file in folder.glob("*.json"):
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                if float(json.loads(file.read_bytes())["expires_at"]) <= now:
+                    file.unlink()
 
     def put_keyed(self, entries: list[tuple[str, Credentials]]) -> None:
         for key, creds in entries:

@@ -55,6 +55,7 @@ from provider.store.base import (
     _Flight,
     _same,
     entry_key,
+    value_key,
 )
 from provider.store.files import CredentialStore
 from scraper.credentials import Credentials
@@ -485,6 +486,32 @@ class RedisStore(SingleFlight):
             with contextlib.suppress(BaseException):
                 await link.listener
         await link.client.aclose()
+
+    # -- values beside the credentials (put_value / get_value) ---------------------------
+
+    async def put_value(self, namespace: str, key: str, value: str, ttl: float) -> None:
+        """``SET … PX``: Redis drops the value when its time is up, on every host at once."""
+        if self._usable():
+            try:
+                name = f"{PREFIX}value:{namespace}:{value_key(namespace, key)}"
+                await bounded(self._link().client.set(name, value.encode(), px=round(ttl * 1000)))
+                self._back()
+                return
+            except (RedisError, TimeoutError) as exc:
+                self._failed(exc)
+        await self._fallback().put_value(namespace, key, value, ttl)
+
+    async def get_value(self, namespace: str, key: str) -> str | None:
+        if self._usable():
+            try:
+                name = f"{PREFIX}value:{namespace}:{value_key(namespace, key)}"
+                raw = await bounded(self._link().client.get(name))
+                self._back()
+                return raw.decode() if isinstance(raw, bytes) else None
+            except (RedisError, TimeoutError) as exc:
+                self._failed(exc)
+        # What this host kept while Redis was away (nothing else can be had).
+        return await self._fallback().get_value(namespace, key)
 
     # -- the connection, and what happens when it fails ------------------------------------
 

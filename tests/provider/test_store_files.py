@@ -104,3 +104,39 @@ async def test_a_chat_over_a_corrupt_file_answers_with_one_warning(
         assert site.hits["GET /chat/"] == 2  # counted as empty: read the page again
     (warning,) = caplog.records
     assert "corrupt credential file" in warning.getMessage()
+
+
+# -- values beside the credentials (the endpoint's stored conversations) -------------------
+
+
+async def test_values_are_private_files_that_expire(tmp_path: Path) -> None:
+    from provider.store import files as store_files
+
+    store = CredentialStore(tmp_path)
+    await store.put_value("responses", "resp_../../etc", "kept", ttl=60)
+    await store.put_value("responses", "resp_gone", "old", ttl=0)
+    kept = store.value_path("responses", "resp_../../etc")
+    assert len(list(kept.parent.iterdir())) == 2
+    # The client's id never names the file (hashed): no way out of the folder.
+    assert kept.parent == tmp_path / "values" / "responses" and "etc" not in kept.name
+    assert kept.stat().st_mode & 0o777 == 0o600
+    assert await store.get_value("responses", "resp_../../etc") == "kept"
+    assert await store.get_value("other", "resp_../../etc") is None
+    assert await store.get_value("responses", "resp_gone") is None  # expired: and deleted
+    assert len(list(kept.parent.iterdir())) == 1
+    # A later write sweeps what expired without ever being asked for again.
+    await store.put_value("responses", "resp_stale", "x", ttl=0)
+    store._swept.clear()
+    await store.put_value("responses", "resp_new", "y", ttl=60)
+    assert len(list(kept.parent.iterdir())) == 2
+    assert store_files.SWEEP_SECONDS > 0
+
+
+async def test_values_live_in_memory_when_the_folder_cannot_be_written(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    store = CredentialStore(blocker)
+    await store.put_value("responses", "resp_a", "in memory", ttl=60)
+    assert await store.get_value("responses", "resp_a") == "in memory"
+    await store.put_value("responses", "resp_b", "gone", ttl=0)
+    assert await store.get_value("responses", "resp_b") is None
