@@ -20,6 +20,7 @@ import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from provider._provider import ChatgptFree
 from scraper.errors import InvalidInputError, ProviderError
@@ -177,7 +178,14 @@ def provider_class(url: str, args: argparse.Namespace) -> type[ChatgptFree]:
         attrs["cache_dir"] = Path(args.cache_dir)
     if getattr(args, "store", None):
         attrs["store"] = args.store
-    return type("Site", (ChatgptFree,), attrs)
+    # The class's name is what the library's messages call it ("Model is not supported:
+    # X in: <name>", g4f's wording): the site's host, which the user gave, not ours.
+    return type(site_name(url), (ChatgptFree,), attrs)
+
+
+def site_name(url: str) -> str:
+    """The host (and port) of ``url``: how the commands name the site's class."""
+    return urlsplit(url).netloc.rpartition("@")[2] or url
 
 
 class StatusLine(logging.Handler):

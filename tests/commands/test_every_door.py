@@ -61,3 +61,40 @@ async def test_a_browser_setting_that_is_no_browser_is_one_line_and_exit_2(
     assert_clean_error(result, 2)
     assert len(result.err.strip().splitlines()) == 1
     assert "PROVIDER_BROWSER" in result.err
+
+
+async def test_an_unknown_model_is_named_with_the_site_and_the_way_out(cache_dir: Path) -> None:
+    """The library keeps g4f's wording (``Model is not supported: X in: <class>``); the
+    classes the commands make are named after the site's host, never an internal name,
+    and the endpoint's error lists the models it offers."""
+    import openai
+
+    from tests.serve.test_command import serving, stop
+
+    async with sandbox.running() as site:
+        host = site.url.split("//", 1)[1]
+        chat = await run("provider", "--url", site.url, "--model", "nope", "x")
+        async with serving("--url", site.url) as (proc, info):
+            client = openai.AsyncOpenAI(
+                base_url=f"{info['url']}/v1", api_key="unused", max_retries=0
+            )
+            said = []
+            for call in (
+                client.chat.completions.create(
+                    model="nope", messages=[{"role": "user", "content": "x"}]
+                ),
+                client.responses.create(model="nope", input="x"),
+                client.models.retrieve("nope"),
+            ):
+                with pytest.raises(openai.NotFoundError) as err:
+                    await call  # type: ignore[misc]
+                said.append(err.value.message)
+            await client.close()
+            await stop(proc)
+    assert_clean_error(chat, 2)
+    assert f"Model is not supported: nope in: {host}" in chat.err
+    for message in [chat.err, *said]:
+        assert "Site" not in message and "ChatgptFree" not in message, message
+    for message in said:
+        assert "this endpoint offers: " in message and "gpt-4o-mini" in message, message
+    assert all(f"Model is not supported: nope in: {host}" in m for m in said[:2]), said

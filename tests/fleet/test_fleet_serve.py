@@ -18,17 +18,22 @@ from tests.serve.test_metrics import scrape, value
 CHATS = 20
 
 
+async def two_servers(
+    stack: contextlib.AsyncExitStack, url: str, redis: RedisServer, tmp_path: Path
+) -> list[tuple[asyncio.subprocess.Process, dict[str, object]]]:
+    """Two servers of ``url`` sharing ``redis``, each with its own cache folder.
+    (serving kills a server and its group if the test fails before stop())"""
+    return [
+        await stack.enter_async_context(
+            serving("--url", url, "--store", redis.url, "--cache-dir", str(tmp_path / f"s{n}"))
+        )
+        for n in range(2)
+    ]
+
+
 async def test_two_servers_sharing_redis_refresh_once(redis: RedisServer, tmp_path: Path) -> None:
     async with sandbox.running() as site, contextlib.AsyncExitStack() as stack:
-        # (serving kills a server and its group if the test fails before stop())
-        servers = [
-            await stack.enter_async_context(
-                serving(
-                    "--url", site.url, "--store", redis.url, "--cache-dir", str(tmp_path / f"s{n}")
-                )
-            )
-            for n in range(2)
-        ]
+        servers = await two_servers(stack, site.url, redis, tmp_path)
         urls = [str(info["url"]) for _, info in servers]
         async with aiohttp.ClientSession() as http:
 

@@ -62,7 +62,7 @@ async def test_metrics_count_requests_latency_refreshes_and_errors(
         assert value(after, "provider_serve_requests_total", route=route, status="404") == 1
         assert value(after, "provider_serve_first_chunk_seconds_count") == 4
         assert value(after, "provider_serve_first_chunk_seconds_sum") > 0
-        assert value(after, "provider_serve_errors_total", type="ModelNotSupportedError") == 1
+        assert value(after, "provider_serve_errors_total", type="model_not_found") == 1
         assert value(after, "provider_serve_chats_in_flight") == 0
         # One page read for the 3 concurrent chats (and the 2 that waited on it).
         assert (

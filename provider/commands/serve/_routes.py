@@ -11,8 +11,16 @@ from typing import Any
 
 from aiohttp import web
 
+from provider.commands.serve._responses import (
+    ResponseReply,
+    earlier_turns,
+    keep,
+    parse_responses_request,
+    stream_response,
+)
 from provider.commands.serve._state import STATE, ServerState
 from provider.commands.serve._wire import (
+    SSE_HEADERS,
     APIError,
     ChatRequest,
     _as_api_error,
@@ -20,6 +28,8 @@ from provider.commands.serve._wire import (
     _Reply,
     _sse,
     parse_chat_request,
+    resolve_model,
+    unknown_model,
 )
 from scraper.errors import ProviderError
 
@@ -40,14 +50,14 @@ ROUTES = web.RouteTableDef()
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     chat = parse_chat_request(await _json_body(request))
-    model = state.provider.get_model(chat.model)  # unknown → ModelNotSupportedError → 404
+    model = resolve_model(state.provider, chat.model)
     reply = _Reply(model=model, prompt_chars=sum(len(m["content"]) for m in chat.messages))
     async with _upstream(state, chat) as chunks:
         if chat.stream:
             return await _stream(request, chunks, reply, chat.include_usage)
         iterator = aiter(chunks)
         first = await anext(iterator, None)
-        _first_chunk(request, reply)
+        _first_chunk(request, reply.arrived)
         text = (first or "") + "".join([chunk async for chunk in iterator])
     reply.completion_chars = len(text)
     return web.json_response(
@@ -70,6 +80,27 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     )
 
 
+@ROUTES.post("/v1/responses")
+async def responses(request: web.Request) -> web.StreamResponse:
+    """OpenAI's Responses API (see :mod:`provider.commands.serve._responses`)."""
+    state = request.app[STATE]
+    asked = parse_responses_request(await _json_body(request))
+    model = resolve_model(state.provider, asked.model)
+    turns = await earlier_turns(state, asked.previous_response_id) + asked.messages
+    reply = ResponseReply(model=model, request=asked, turns=turns)
+    async with _upstream(state, reply.chat()) as chunks:
+        # The first chunk before any header: an early error keeps its own HTTP status.
+        iterator = aiter(chunks)
+        first = await anext(iterator, None)
+        _first_chunk(request, reply.arrived)
+        if asked.stream:
+            return await stream_response(request, state, first, iterator, reply)
+        reply.text = (first or "") + "".join([chunk async for chunk in iterator])
+    if asked.store:
+        await keep(state, reply, reply.text)
+    return web.json_response(reply.body("completed"))
+
+
 @ROUTES.get("/v1/models")
 async def list_models(request: web.Request) -> web.Response:
     provider = request.app[STATE].provider
@@ -83,12 +114,7 @@ async def retrieve_model(request: web.Request) -> web.Response:
     for entry in _models(provider):
         if entry["id"] == wanted:
             return web.json_response(entry)
-    raise APIError(
-        404,
-        f"The model '{wanted}' does not exist here: see GET /v1/models",
-        param="model",
-        code="model_not_found",
-    )
+    raise unknown_model(provider, f"The model '{wanted}' does not exist here")
 
 
 @ROUTES.get("/metrics")
@@ -179,14 +205,8 @@ async def _stream(
         first = await anext(iterator)
     except StopAsyncIteration:
         first = None
-    _first_chunk(request, reply)
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/event-stream; charset=utf-8",
-            "Cache-Control": "no-cache",
-            "X-Accel-Buffering": "no",  # tell nginx in front not to buffer
-        }
-    )
+    _first_chunk(request, reply.arrived)
+    response = web.StreamResponse(headers=SSE_HEADERS)
     await response.prepare(request)
     try:
         await response.write(reply.chunk({"role": "assistant", "content": ""}))
@@ -212,9 +232,9 @@ async def _stream(
     return response
 
 
-def _first_chunk(request: web.Request, reply: _Reply) -> None:
+def _first_chunk(request: web.Request, arrived: float) -> None:
     """Time from the chat request's arrival to the first chunk (or an empty answer's end)."""
-    request.app[STATE].metrics.first_chunk.observe(time.monotonic() - reply.arrived)
+    request.app[STATE].metrics.first_chunk.observe(time.monotonic() - arrived)
 
 
 def _iso(timestamp: float) -> str:

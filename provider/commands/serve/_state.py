@@ -13,6 +13,9 @@ from provider.commands.serve._metrics import ServerMetrics
 
 #: A warm browser (browser transport) nobody chatted through for this long is closed.
 BROWSER_IDLE_SECONDS = 300.0
+#: A stored response's conversation (POST /v1/responses, previous_response_id) is
+#: kept this long in the credential store, then dropped.
+CONVERSATION_SECONDS = 3600.0
 
 
 @dataclass
@@ -31,6 +34,8 @@ class ServerState:
     #: needs it, shared by concurrent chats, closed when idle or with the app.
     browsers: WarmBrowser | None = None
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
+    #: How long a stored Responses-API response can be continued (previous_response_id).
+    conversation_seconds: float = CONVERSATION_SECONDS
 
     def __post_init__(self) -> None:
         self.metrics.count_in_flight(lambda: self.in_flight)

@@ -170,13 +170,7 @@ def _messages(raw: object) -> list[dict[str, Any]]:
     takes text only, so any other part is refused. Roles and the rest are
     checked by the library.
     """
-    if not isinstance(raw, list) or not raw:
-        raise APIError(
-            400,
-            "'messages' must be a non-empty array of {role, content} objects",
-            param="messages",
-            code="invalid_type" if raw is not None else "missing_required_parameter",
-        )
+    raw = non_empty_list(raw, "messages", "a non-empty array of {role, content} objects")
     out: list[dict[str, Any]] = []
     for i, message in enumerate(raw):
         if not isinstance(message, dict):
@@ -198,6 +192,26 @@ def _messages(raw: object) -> list[dict[str, Any]]:
             content = "\n".join(texts)
         out.append({"role": message.get("role"), "content": content})
     return out
+
+
+def non_empty_list(raw: object, param: str, what: str) -> list[Any]:
+    """``raw`` if it is a non-empty list, else a 400 saying ``param`` must be ``what``."""
+    if not isinstance(raw, list) or not raw:
+        raise APIError(
+            400,
+            f"'{param}' must be {what}",
+            param=param,
+            code="invalid_type" if raw is not None else "missing_required_parameter",
+        )
+    return raw
+
+
+#: A streamed answer's headers (chat completion chunks or Responses-API events).
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream; charset=utf-8",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",  # tell nginx in front not to buffer
+}
 
 
 # -- the pieces ------------------------------------------------------------------------------
@@ -245,6 +259,25 @@ class _Reply:
 
 def _sse(data: object) -> bytes:
     return b"data: " + json.dumps(data, ensure_ascii=False).encode() + b"\n\n"
+
+
+def resolve_model(provider: type[ChatgptFree], wanted: str) -> str:
+    """The model ``wanted`` names (empty: the default); an unknown one is a 404 whose
+    message lists what this endpoint offers, so the way out is in the error."""
+    try:
+        return provider.get_model(wanted)
+    except ModelNotSupportedError as exc:
+        raise unknown_model(provider, str(exc)) from None
+
+
+def unknown_model(provider: type[ChatgptFree], said: str) -> APIError:
+    offered = ", ".join(entry["id"] for entry in _models(provider))
+    return APIError(
+        404,
+        f"{said}; this endpoint offers: {offered} (GET /v1/models)",
+        param="model",
+        code="model_not_found",
+    )
 
 
 def _models(provider: type[ChatgptFree]) -> list[dict[str, Any]]:
