@@ -64,6 +64,8 @@ def test_the_strict_build_fails_on_a_broken_link(
     # scripts/test must refuse it (and build the pages as they are).
     shutil.copy(ROOT / "mkdocs.yml", tmp_path)
     shutil.copytree(ROOT / "docs", tmp_path / "docs")
+    # The mermaid build the hook serves (installed by scripts/setup), shared, not copied.
+    (tmp_path / "node_modules").symlink_to(ROOT / "node_modules")
     page = tmp_path / "docs" / "commands.md"
     page.write_text(page.read_text(encoding="utf-8") + f"\n{planted}\n", encoding="utf-8")
     done = subprocess.run(
