@@ -822,6 +822,72 @@ MUTANTS: list[Mutant] = [
         ("tests/browser/test_lifecycle.py", "-k", "outlives_playwrights"),
         timeout=120,
     ),
+    # -- issue 28: the Responses API, errors that name the way out ---------------------
+    Mutant(
+        "i28-previous-response-ignored",
+        "issue 28: previous_response_id is looked up and its conversation dropped",
+        "provider/commands/serve/_responses.py",
+        '    messages: list[dict[str, Any]] = json.loads(raw)["messages"]\n',
+        "    messages: list[dict[str, Any]] = []\n",
+        ("tests/serve/test_responses.py", "-k", "another_host"),
+    ),
+    Mutant(
+        "i28-store-false-stored",
+        "issue 28: a response asked with store: false is kept anyway",
+        "provider/commands/serve/_routes.py",
+        "    if asked.store:\n",
+        "    if True:\n",
+        ("tests/serve/test_responses.py", "-k", "store_false"),
+    ),
+    Mutant(
+        "i28-tools-dropped-silently",
+        "issue 28: tools, reasoning, json output are accepted and silently ignored",
+        "provider/commands/serve/_responses.py",
+        "    return any(value == ok and type(value) is type(ok) for ok in _HARMLESS[name])\n",
+        "    return True\n",
+        ("tests/serve/test_responses.py", "-k", "cannot_honour"),
+    ),
+    Mutant(
+        "i28-stream-without-completed",
+        "issue 28: the stream ends without response.completed (and its usage)",
+        "provider/commands/serve/_responses.py",
+        '        await response.write(reply.event("response.completed", '
+        'response=reply.body("completed")))\n',
+        "        pass\n",
+        ("tests/serve/test_responses.py", "-k", "typed_events"),
+    ),
+    Mutant(
+        "i28-unknown-model-no-list",
+        "issue 28: the unknown-model error no longer says which models are offered",
+        "provider/commands/serve/_wire.py",
+        '        f"{said}; this endpoint offers: {offered} (GET /v1/models)",\n',
+        "        said,\n",
+        ("tests/serve/test_responses.py", "-k", "unknown_model"),
+    ),
+    Mutant(
+        "i28-site-class-named-site",
+        "issue 28: the commands' site class is called Site in every message",
+        "provider/commands/cli.py",
+        "    return type(site_name(url), (ChatgptFree,), attrs)\n",
+        '    return type("Site", (ChatgptFree,), attrs)\n',
+        ("tests/commands/test_every_door.py", "-k", "unknown_model"),
+    ),
+    Mutant(
+        "i28-redis-value-kept-forever",
+        "issue 28: a conversation in Redis never expires",
+        "provider/store/redis.py",
+        "client.set(name, value.encode(), px=round(ttl * 1000))",
+        "client.set(name, value.encode())",
+        ("tests/fleet/test_fleet_responses.py", "-k", "expire"),
+    ),
+    Mutant(
+        "i28-file-value-kept-forever",
+        "issue 28: a conversation in the file store never expires",
+        "provider/store/files.py",
+        "        if expires_at <= time.time() or not isinstance(value, str):\n",
+        "        if not isinstance(value, str):\n",
+        ("tests/provider/test_store_files.py", "-k", "values"),
+    ),
 ]
 
 

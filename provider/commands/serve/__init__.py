@@ -11,6 +11,10 @@ Routes (aiohttp.web, one small handler each):
   object, or with ``"stream": true`` ``text/event-stream`` ``chat.completion.chunk``
   events ending with ``data: [DONE]``. Usage is estimated (characters / 4) and
   marked ``"estimated": true``.
+* ``POST /v1/responses`` — OpenAI's Responses API: a ``response`` object, or typed
+  events (``response.created`` … ``response.output_text.delta`` …
+  ``response.completed``); ``previous_response_id`` continues a stored conversation,
+  kept in the credential store (see :mod:`provider.commands.serve._responses`).
 * ``GET /v1/models``, ``GET /v1/models/{model}`` — the models and aliases.
 * ``GET /health`` — liveness and the stored credentials' state (no secrets).
 * ``GET /metrics`` — Prometheus text format (behind the API key when one is set).
