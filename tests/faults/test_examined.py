@@ -237,3 +237,36 @@ async def test_a_socks_proxy_whose_target_refuses_is_a_network_error(cache_dir: 
         assert proxy.connections == 1  # the proxy tried the target, then hung up
     assert PASSWORD not in str(caught.value)
     assert "Check the network" in str(caught.value)
+
+
+# -- the chat command's documented 130 -------------------------------------------------
+
+
+async def test_the_chat_command_interrupted_mid_answer_exits_130(cache_dir: Path) -> None:
+    import asyncio
+    import signal
+    import sys
+
+    async with (
+        sandbox.running(generation="aipkit", stall_after_deltas=1) as site,
+        procs.started(
+            sys.executable,
+            "-m",
+            "provider",
+            "--url",
+            site.url,
+            "--cache-dir",
+            str(cache_dir),
+            "--timeout",
+            "60",
+            "Hi",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        ) as proc,  # fmt: skip
+    ):
+        assert proc.stdout is not None
+        # The first chunk arrived: the chat is under way (then the site stalls).
+        await asyncio.wait_for(proc.stdout.read(1), 30)
+        proc.send_signal(signal.SIGINT)
+        code = await asyncio.wait_for(proc.wait(), 30)
+    assert code == 130
