@@ -137,3 +137,23 @@ def test_a_deadline_of_zero_is_spent_and_a_positive_one_is_not() -> None:
     with pytest.raises(ProviderTimeoutError, match="within the timeout of 0 s"):
         Deadline(0).remaining("the call")
     assert Deadline(30).remaining() > 0
+
+
+async def test_a_wait_past_its_deadline_is_the_providers_timeout_naming_the_wait() -> None:
+    import asyncio
+
+    from provider.errors import ProviderTimeoutError
+
+    with pytest.raises(ProviderTimeoutError, match=r"^reading the page did not finish"):
+        async with Deadline(0.05).within("reading the page"):
+            await asyncio.Event().wait()
+    # An inner wait's own timeout passes through the outer one untouched.
+    with pytest.raises(ProviderTimeoutError, match=r"^the inner step did not finish"):
+        async with Deadline(30).within("the call"), Deadline(0.05).within("the inner step"):
+            await asyncio.Event().wait()
+
+
+def test_an_empty_proxy_is_no_proxy() -> None:
+    from scraper.http import Proxy
+
+    assert Proxy.parse("") is None and Proxy.parse(None) is None
