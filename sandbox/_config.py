@@ -175,6 +175,10 @@ class SiteConfig:
     byte), ignoring event and UTF-8 boundaries, draining between writes."""
     drop_after_bytes: int | None = None
     """Abort the connection after this many body bytes of a chat stream."""
+    abort_before_reply: bool = False
+    """Read a chat request (counted in ``hits``), then abort the connection before any
+    status line: a server that died with the request in hand, which a client must
+    not send again on a fresh connection."""
     garbage_lines: bool = False
     """Mix comments, ``retry:``/``id:`` fields, a colon-less line and an over-long
     (100 000 byte) comment line into chat streams; none of them carries data."""

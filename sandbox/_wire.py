@@ -108,6 +108,9 @@ async def send_stream(
     config = site.config
     if config.first_byte_delay > 0:
         await asyncio.sleep(config.first_byte_delay)
+    if config.abort_before_reply and request.transport is not None:
+        request.transport.abort()
+        return response
     await response.prepare(request)
     # Headers go out now, not coalesced with the first body bytes, so a client sees
     # the status even if the body is delayed, stalled or dropped at byte 0.

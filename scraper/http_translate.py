@@ -123,7 +123,9 @@ def _translated(exc: Exception, what: str, proxy: Proxy | None) -> ProviderError
         return ProviderTimeoutError(
             f"{what}: the server sent nothing within the timeout; retry or raise the timeout"
         )
-    if isinstance(exc, aiohttp.ClientError | OSError):
+    # EOFError: a SOCKS proxy that hangs up mid-handshake (its target refused it)
+    # surfaces from python-socks as asyncio.IncompleteReadError, an EOFError.
+    if isinstance(exc, aiohttp.ClientError | OSError | EOFError):
         via = f" through proxy {proxy.redacted}" if proxy else ""
         return NetworkError(
             f"{what}{via} failed: {type(exc).__name__}: {_scrub(str(exc), proxy)}. "

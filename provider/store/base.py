@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from scraper.credentials import Credentials
-from scraper.errors import InvalidInputError, ProtocolError, redact_url
+from scraper.errors import InvalidInputError, ProtocolError, ProviderError, redact_url
 from scraper.http import Deadline
 
 if TYPE_CHECKING:  # asyncio is imported when a refresh runs, not with the library
@@ -132,11 +132,24 @@ class SingleFlight:
         try:
             async with deadline.within("obtaining credentials"):
                 return await asyncio.shield(flight.task)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if flight.task.cancelled() and current is not None and not current.cancelling():
+                # The refresh was stopped, not this caller: a bare CancelledError
+                # would read as this caller's own cancellation.
+                raise ProviderError(
+                    "the credential refresh was stopped before it finished: retry the call"
+                ) from None
+            raise
         finally:
             flight.waiters -= 1
             if flight.waiters == 0 and not flight.task.done():
-                # Nobody wants it any more: stop the fetch (and any browser it runs).
+                # Nobody wants it any more: stop the fetch (and any browser it runs),
+                # and forget it now, so a caller arriving next (with time left)
+                # starts its own refresh instead of joining one being cancelled.
                 flight.task.cancel()
+                if flights.get(key) is flight:
+                    del flights[key]
 
     async def _refresh_locked(
         self,

@@ -16,6 +16,7 @@ import pytest
 from provider.store import CredentialStore
 from provider.store.base import entry_key
 from scraper.credentials import NONCE_MIN_LIFETIME, Cookie, Credentials, expiry
+from scraper.errors import ProviderTimeoutError
 from scraper.http import Deadline
 from tests import procs
 
@@ -169,6 +170,51 @@ async def test_refresh_abandoned_by_every_waiter_is_cancelled(tmp_path: Path) ->
     with pytest.raises(asyncio.CancelledError):
         await task
     await asyncio.wait_for(cancelled.wait(), 5)
+
+
+async def test_a_caller_out_of_time_leaves_the_next_caller_a_refresh_of_its_own(
+    tmp_path: Path,
+) -> None:
+    """Issue 27: the first caller's deadline has passed before the refresh task
+    starts; a caller arriving right after must get credentials (or a
+    ProviderError), never the cancelled task's bare CancelledError."""
+    store = CredentialStore(tmp_path)
+    calls = 0
+
+    async def fetch() -> Credentials:
+        nonlocal calls
+        calls += 1
+        return make()
+
+    with pytest.raises(ProviderTimeoutError):
+        await store.refresh(SITE, "", fetch, deadline=Deadline(0))
+    # No await in between: the second caller arrives while the first one's
+    # task is still unstarted.
+    creds = await store.refresh(SITE, "", fetch, deadline=Deadline(10))
+    assert creds.nonce == make().nonce
+    assert calls == 1
+
+
+async def test_a_waiter_leaving_does_not_cancel_the_refresh_another_still_awaits(
+    tmp_path: Path,
+) -> None:
+    store = CredentialStore(tmp_path)
+    started = asyncio.Event()
+    gate = asyncio.Event()
+
+    async def fetch() -> Credentials:
+        started.set()
+        await gate.wait()
+        return make()
+
+    leaving = asyncio.create_task(store.refresh(SITE, "", fetch, deadline=Deadline(10)))
+    staying = asyncio.create_task(store.refresh(SITE, "", fetch, deadline=Deadline(10)))
+    await started.wait()
+    leaving.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await leaving
+    gate.set()
+    assert (await staying).nonce == make().nonce
 
 
 async def test_refresh_uses_what_another_process_stored(tmp_path: Path) -> None:
