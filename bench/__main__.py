@@ -7,6 +7,7 @@ Examples::
     .venv/bin/python -m bench --only warm --only import
     .venv/bin/python -m bench --runs 5 --json /tmp/bench.json
     .venv/bin/python -m bench --only wan --rtt-ms 80   # HTTPS behind an 80 ms round trip
+    .venv/bin/python -m bench --only cpu   # client CPU per warm chat vs the minimal client
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ NAMES = (
     "wan",
     "transport",
     "fleet",
+    "cpu",
 )
 
 
@@ -131,6 +133,48 @@ def _child(mode: str, n: int) -> dict[str, Any]:
         raise RuntimeError(f"concurrency {mode} failed: {done.stderr.strip()[-300:]}")
     result: dict[str, Any] = json.loads(done.stdout)
     return result
+
+
+def _cpu(quick: bool) -> tuple[list[Row], dict[str, Any]]:
+    """Client CPU ms per warm chat, ours against the minimal client (each case a child)."""
+    rows: list[Row] = []
+    info: dict[str, Any] = {}
+    for generation in ("legacy", "aipkit"):
+        for answer_bytes, size in ((None, "short"), (32_000, "long (2,000 events)")):
+            for concurrency in (50, 1):
+                chats = (50 if answer_bytes else 400) // (1 if concurrency == 50 else 4)
+                opts = {
+                    "generation": generation,
+                    "concurrency": concurrency,
+                    "chats": chats // (4 if quick else 1),
+                    "rounds": 3 if quick else 5,
+                    "answer_bytes": answer_bytes,
+                }
+                log(f"cpu: {generation}, {size}, {concurrency} at a time (child process)")
+                done = subprocess.run(
+                    [sys.executable, "-m", "bench._cpu", json.dumps(opts)],
+                    cwd=HERE.parent,
+                    capture_output=True,
+                    text=True,
+                    timeout=900,
+                )
+                if done.returncode != 0:
+                    raise RuntimeError(f"cpu bench failed: {done.stderr.strip()[-300:]}")
+                got = json.loads(done.stdout)
+                info[f"{generation}_{size}_{concurrency}"] = got
+                rows.append(
+                    Row(
+                        f"12 client CPU per warm chat ({generation})",
+                        f"{size} answer, {concurrency} at a time",
+                        "ms",
+                        got["ours_ms"],
+                        got["minimal_ms"],
+                        "minimal aiohttp",
+                        "ratio<=",
+                        1.10,
+                    )
+                )
+    return rows, info
 
 
 def _held(n: int) -> tuple[list[Row], dict[str, Any]]:
@@ -268,6 +312,12 @@ async def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
         rows += got
         info["held"] = details
         mark("held", t0)
+    if "cpu" in only:
+        t0 = time.perf_counter()
+        got, details = await asyncio.to_thread(_cpu, quick)
+        rows += got
+        info["cpu"] = details
+        mark("cpu", t0)
     if "wan" in only:
         for generation in ("legacy", "aipkit"):
             t0 = time.perf_counter()

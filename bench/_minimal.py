@@ -8,6 +8,10 @@ session kept across calls (the WAN case's limit), the same per-read timeout — 
 stream as directly as possible: split the body on blank lines, ``json.loads``
 each ``data:`` line, pick the text. No validation, no error mapping, no retry:
 that is what the library adds, and what the ratio prices.
+
+Like any client that keeps its connections, it reads each reply to its end (the
+chunked end marker, legacy's trailing JSON) before it returns: a response
+released earlier loses its connection.
 """
 
 from __future__ import annotations
@@ -122,13 +126,21 @@ async def legacy_chat(
                     continue
                 data = part[6:]
                 if data == b"[DONE]":
+                    await _to_the_end(resp)
                     return
                 choice = json.loads(data)["choices"][0]
                 text = choice["delta"].get("content")
                 if text:
                     yield text
                 if choice.get("finish_reason"):
+                    await _to_the_end(resp)
                     return
+
+
+async def _to_the_end(resp: aiohttp.ClientResponse) -> None:
+    """Read what is left of the body, so the connection goes back to the session's pool."""
+    while await resp.content.readany():
+        pass
 
 
 async def aipkit_chat(
@@ -181,6 +193,7 @@ async def aipkit_chat(
                         if text:
                             yield text
                     elif part.startswith(b"event: done"):
+                        await _to_the_end(resp)
                         return
                     elif part.startswith(b"event: error"):
                         raise RuntimeError(part.decode(errors="replace"))

@@ -128,6 +128,9 @@ class ChatgptFree:
     cache_dir: ClassVar[str | Path | None] = None
     max_connections: ClassVar[int | None] = None
     keepalive_timeout: ClassVar[float | None] = None
+    #: Seconds a body's rest (end marker, trailing JSON) may take once the answer is
+    #: complete, read in the background so the connection is kept (default 2).
+    drain_timeout: ClassVar[float | None] = None
     #: ``redis://…`` / ``rediss://…``: share credentials with a fleet (default ``$PROVIDER_STORE``).
     store: ClassVar[str | None] = None
 
@@ -418,7 +421,7 @@ class ChatgptFree:
     @classmethod
     def pool_config(cls) -> PoolConfig:
         """The kept-alive connections' limits for this site (class attributes, env, defaults)."""
-        return PoolConfig.resolve(cls.max_connections, cls.keepalive_timeout)
+        return PoolConfig.resolve(cls.max_connections, cls.keepalive_timeout, cls.drain_timeout)
 
     @classmethod
     def target(cls, proxy: str | None = None) -> Target:

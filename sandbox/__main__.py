@@ -70,6 +70,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--tick-seconds", type=float, help="WordPress nonce tick (43200)")
     parser.add_argument("--answer-bytes", type=int, help="long answers of exactly N bytes")
     parser.add_argument("--chunk-delay", type=float, help="seconds between deltas")
+    parser.add_argument(
+        "--end-delay",
+        type=float,
+        help="seconds between the answer's last event and the body's end",
+    )
+    parser.add_argument(
+        "--keep-alive", action="store_true", help="keep connections open between replies"
+    )
     parser.add_argument("--no-streaming", action="store_true", help="legacy: JSON replies")
     parser.add_argument(
         "--legacy-markup", choices=["shortcode", "widget", "both"], help="legacy page element"
@@ -91,6 +99,7 @@ def _config_fields(args: argparse.Namespace) -> dict[str, Any]:
         "tick_seconds",
         "answer_bytes",
         "chunk_delay",
+        "end_delay",
         "legacy_markup",
         "legacy_template",
         "reply_error",
@@ -103,6 +112,8 @@ def _config_fields(args: argparse.Namespace) -> dict[str, Any]:
         fields["streaming"] = False
     if args.bind_tls:
         fields["bind_tls"] = True
+    if args.keep_alive:
+        fields["keep_alive"] = True
     return fields
 
 

@@ -11,6 +11,7 @@ from . import _aipkit, _legacy, _pages, _protection
 from ._php import Superglobals, ajax_zero, on_prepare, php_response
 from ._site import SITE_KEY, Site
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 AjaxHandler = Callable[[web.Request, Site, Superglobals], Awaitable[web.StreamResponse]]
 
 # What each generation registers with `wp_ajax_nopriv_<action>`; anything else is "0".
@@ -97,9 +98,16 @@ async def admin_ajax(request: web.Request) -> web.StreamResponse:
     return await handler(request, site, globals_)
 
 
+@web.middleware
+async def _connections(request: web.Request, handler: Handler) -> web.StreamResponse:
+    # In front of the edge: a connection counts whatever the edge answers on it.
+    request.app[SITE_KEY].saw_connection(request.transport)
+    return await handler(request)
+
+
 def make_app(site: Site) -> web.Application:
     """The aiohttp application for ``site``, the edge middleware in front of everything."""
-    app = web.Application(middlewares=[_protection.edge])
+    app = web.Application(middlewares=[_connections, _protection.edge])
     app[SITE_KEY] = site
     app.on_response_prepare.append(on_prepare)
     app.add_routes(

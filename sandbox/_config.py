@@ -168,6 +168,10 @@ class SiteConfig:
     """Seconds before a chat reply starts (before its status line)."""
     chunk_delay: float = 0.0
     """Seconds between two text deltas."""
+    end_delay: float = 0.0
+    """Seconds between the answer's last event and the rest of the body (legacy's
+    trailing JSON) with its end (the chunked end marker, with ``keep_alive``): a
+    site's script still working after its last flush. Both generations."""
 
     # --- wire faults ------------------------------------------------------
     wire_chunk: int | None = None
@@ -227,6 +231,8 @@ class SiteConfig:
             raise ValueError("tick_seconds and delta_chars must be positive")
         if self.wire_chunk is not None and self.wire_chunk <= 0:
             raise ValueError("wire_chunk must be positive")
+        if not self.end_delay >= 0:  # also refuses NaN
+            raise ValueError(f"end_delay={self.end_delay!r}; expected seconds >= 0")
 
     @property
     def plugin_release(self) -> str:

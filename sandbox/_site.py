@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+import weakref
 from collections import Counter, deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,8 +44,12 @@ class Site:
             ``"admin-ajax:<action>"`` (action as sent, ``""`` if none) — and of what
             the edge did: ``"challenge"`` (challenge pages served), ``"clearance"``
             (challenges solved), ``"challenge_failed"`` (wrong answers),
-            ``"blocked"``, ``"rate_limited"``; and ``"stream_hung_up"``: chat streams
+            ``"blocked"``, ``"rate_limited"``; ``"stream_hung_up"``: chat streams
             the client closed before their end.
+        answered: chat streams whose answer's last event went out (``end_delay``
+            starts then); ``ended``: chat streams whose body ended since.
+        connections: how many connections the site accepted that sent a request
+            (a client that keeps its connection alive makes one for many chats).
         prompts: every chat message the site accepted (its nonce verified), in full
             and in arrival order — legacy's ``message`` field, aipkit's cached
             message — so a test can assert the exact prompt a client built. A
@@ -59,6 +64,11 @@ class Site:
         self.url = ""
         self.ca_file: Path | None = None
         self.hits: Counter[str] = Counter()
+        self.connections = 0
+        self.answered = 0
+        self.ended = 0
+        # Each connection's transport, seen once (weakly: a closed one is let go).
+        self._transports: weakref.WeakSet[object] = weakref.WeakSet()
         self.prompts: deque[str] = deque(maxlen=PROMPTS_KEPT)
         self.bots: deque[int] = deque(maxlen=PROMPTS_KEPT)
         self.nonces = Nonces(lambda: self.config.tick_seconds)
@@ -85,8 +95,15 @@ class Site:
         """Change the secret salt: every nonce issued so far stops verifying."""
         self.nonces.rotate()
 
+    def saw_connection(self, transport: object) -> None:
+        """Count ``transport``'s connection if it is new (called for every request)."""
+        if transport is not None and transport not in self._transports:
+            self._transports.add(transport)
+            self.connections += 1
+
     def reset_hits(self) -> None:
         self.hits.clear()
+        self.connections = self.answered = self.ended = 0
         self.prompts.clear()
         self.bots.clear()
 

@@ -11,6 +11,7 @@ and ``stall_after_deltas`` (silence on an open connection).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import string
 from collections.abc import Sequence
@@ -101,6 +102,18 @@ class _Wire:
             await asyncio.sleep(0)
 
 
+async def _answered(request: web.Request, site: Site) -> None:
+    """The answer is out: count it, then hold the body's end for ``end_delay``."""
+    site.answered += 1
+    delay = site.config.end_delay
+    if delay > 0:
+        # Push the answer to the peer now: the delay is between it and the end.
+        await request.writer.drain()
+        # Bounded by the server's shutdown too: a stopping site does not wait it out.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(site.closing.wait(), delay)
+
+
 async def send_stream(
     request: web.Request, response: web.StreamResponse, site: Site, frames: Sequence[Frame]
 ) -> web.StreamResponse:
@@ -117,6 +130,9 @@ async def send_stream(
     request.writer.send_headers()
     wire = _Wire(request, response, site)
     deltas_sent = 0
+    # The answer's last event: the last frame that ends an SSE event (legacy's
+    # trailing JSON ends in no blank line). end_delay comes after it.
+    last_event = max((i for i, f in enumerate(frames) if f.data.endswith(b"\n\n")), default=-1)
     try:
         for index, frame in enumerate(frames):
             if frame.delta:
@@ -135,7 +151,10 @@ async def send_stream(
                     await wire.write(GARBAGE_HEAD)
                 elif frame.delta and deltas_sent == 1:
                     await wire.write(_garbage_tail())
+            if index == last_event:
+                await _answered(request, site)
         await response.write_eof()
+        site.ended += 1
     except _Dropped:
         pass
     except asyncio.CancelledError:

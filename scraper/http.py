@@ -16,13 +16,14 @@ Both are re-exported here.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import logging
 import math
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 from scraper.credentials import Cookie
@@ -43,6 +44,8 @@ if TYPE_CHECKING:  # aiohttp costs ~0.3 s to import: only a request loads it
     import aiohttp
     from yarl import URL
 from scraper.errors import ConfigurationError, ProtocolError, redact_url
+
+_C = TypeVar("_C", bound="aiohttp.BaseConnector")
 
 __all__ = [
     "DEFAULT_KEEPALIVE_TIMEOUT",
@@ -86,6 +89,17 @@ MAX_REDIRECTS = 5
 DEFAULT_MAX_CONNECTIONS = 100
 #: Seconds an idle connection is kept for reuse.
 DEFAULT_KEEPALIVE_TIMEOUT = 60.0
+#: Seconds the rest of a body may take to arrive once the answer is complete (real
+#: servers end it 0.02-0.3 ms after the last event, a script still working after its
+#: last flush tens of milliseconds later); past this the connection is closed.
+DEFAULT_DRAIN_TIMEOUT = 2.0
+#: Bytes of a body's rest read on top of what the answer took (legacy's trailing JSON
+#: repeats the whole answer, so it is never larger than the stream before it).
+DRAIN_BYTES = 1 << 20
+#: Longest a request waits for a body being drained on its pool to end and hand its
+#: connection over, rather than open a new one: a new connection costs a TCP and a
+#: TLS handshake (three round trips or more); a body's end is a fraction of one.
+DRAIN_WAIT = 0.5
 MAX_CONNECTIONS_ENV = "PROVIDER_MAX_CONNECTIONS"
 KEEPALIVE_TIMEOUT_ENV = "PROVIDER_KEEPALIVE_TIMEOUT"
 
@@ -97,7 +111,10 @@ class PoolConfig:
     ``max_connections`` bounds the connections to one site through one proxy
     (a call waits for a free one, under its timeout); ``0`` lifts the bound.
     ``keepalive_timeout`` closes a connection idle that long; ``0`` closes
-    every connection after its request (no reuse).
+    every connection after its request (no reuse). ``drain_timeout`` bounds
+    the background read of a body's rest once the answer is complete (the
+    chunked end marker, legacy's trailing JSON) before the connection goes back
+    to the pool; a body that does not end within it is closed.
 
     >>> PoolConfig.resolve(max_connections=8).max_connections
     8
@@ -105,26 +122,36 @@ class PoolConfig:
 
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT
+    drain_timeout: float = DEFAULT_DRAIN_TIMEOUT
 
     @classmethod
     def resolve(
-        cls, max_connections: int | None = None, keepalive_timeout: float | None = None
+        cls,
+        max_connections: int | None = None,
+        keepalive_timeout: float | None = None,
+        drain_timeout: float | None = None,
     ) -> PoolConfig:
         """Explicit values first, then ``$PROVIDER_MAX_CONNECTIONS`` /
         ``$PROVIDER_KEEPALIVE_TIMEOUT``, then the defaults."""
         import os
 
+        environ = os.environ
         return _pool_config(
             max_connections,
             keepalive_timeout,
-            os.environ.get(MAX_CONNECTIONS_ENV),
-            os.environ.get(KEEPALIVE_TIMEOUT_ENV),
+            environ.get(MAX_CONNECTIONS_ENV),
+            environ.get(KEEPALIVE_TIMEOUT_ENV),
+            drain_timeout,
         )
 
 
 @functools.lru_cache(maxsize=64)
 def _pool_config(
-    limit: int | None, keepalive: float | None, env_limit: str | None, env_keepalive: str | None
+    limit: int | None,
+    keepalive: float | None,
+    env_limit: str | None,
+    env_keepalive: str | None,
+    drain: float | None = None,
 ) -> PoolConfig:
     # Cached: every call resolves the same few values; a bad one raises every time.
     limit_from = keepalive_from = ""
@@ -140,17 +167,26 @@ def _pool_config(
         raise ConfigurationError(
             f"max_connections{limit_from} must be a whole number >= 0 (0: no limit), not {limit!r}"
         )
+    keepalive = _seconds(keepalive, f"keepalive_timeout{keepalive_from}", "no reuse")
+    drain = _seconds(
+        DEFAULT_DRAIN_TIMEOUT if drain is None else drain,
+        "drain_timeout",
+        "close a body not ended with the answer",
+    )
+    return PoolConfig(limit, keepalive, drain)
+
+
+def _seconds(value: object, name: str, zero: str) -> float:
     if (
-        isinstance(keepalive, bool)
-        or not isinstance(keepalive, int | float)
-        or not math.isfinite(keepalive)
-        or keepalive < 0
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
     ):
         raise ConfigurationError(
-            f"keepalive_timeout{keepalive_from} must be a number of seconds >= 0 "
-            f"(0: no reuse), not {keepalive!r}"
+            f"{name} must be a number of seconds >= 0 (0: {zero}), not {value!r}"
         )
-    return PoolConfig(limit, float(keepalive))
+    return float(value)
 
 
 def _env_number(name: str, raw: str | None, kind: type[int] | type[float], default: Any) -> Any:
@@ -178,21 +214,108 @@ def _ssl_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
 
 
 class _Pools:
-    """One event loop's sessions, closed with that loop."""
+    """One event loop's sessions, and the bodies being drained on them, closed with that loop."""
 
-    __slots__ = ("closing", "keeper", "sessions")
+    __slots__ = ("closing", "drains", "keeper", "late", "sessions")
 
     def __init__(self) -> None:
         self.sessions: dict[tuple[str, Proxy | None, PoolConfig], aiohttp.ClientSession] = {}
         self.keeper: AsyncGenerator[None, None] | None = None
         self.closing = False
+        # The bodies being drained, by the session whose connection each holds.
+        self.drains: dict[aiohttp.ClientSession, set[asyncio.Task[bool]]] = {}
+        # Sessions whose last drain ran out of time: a request there does not wait.
+        self.late: set[aiohttp.ClientSession] = set()
+
+    async def handover(self, session: aiohttp.ClientSession) -> None:
+        """Before a request: if a body is being drained on ``session``, wait (briefly)
+        for its end, so the request rides that connection instead of opening one.
+        Sequential chats are the case: each starts while the last one's end marker
+        is still on its way."""
+        drains = self.drains.get(session)
+        if not drains or session in self.late:
+            return
+        import asyncio
+
+        await asyncio.wait(drains, timeout=DRAIN_WAIT, return_when=asyncio.FIRST_COMPLETED)
+
+    def finish(
+        self, session: aiohttp.ClientSession, resp: aiohttp.ClientResponse, config: PoolConfig
+    ) -> None:
+        """The caller is done with ``resp`` and its answer was complete: let the
+        connection go back to the pool. A body already ended is released now; the
+        rest of one still open (the chunked end marker, legacy's trailing JSON) is
+        read in a task of the pool's, so the caller never waits for it."""
+        if resp.content.at_eof():
+            resp.release()
+            return
+        if self.closing or config.drain_timeout <= 0 or config.keepalive_timeout <= 0:
+            resp.close()
+            return
+        import asyncio
+
+        limit = DRAIN_BYTES + resp.content.total_bytes
+        task = asyncio.get_running_loop().create_task(_drain(resp, limit, config.drain_timeout))
+        drains = self.drains.setdefault(session, set())
+        drains.add(task)
+
+        def done(task: asyncio.Task[bool]) -> None:
+            drains.discard(task)
+            if not drains and self.drains.get(session) is drains:
+                del self.drains[session]
+            if not task.cancelled():
+                if task.result():
+                    self.late.discard(session)
+                else:
+                    self.late.add(session)
+
+        task.add_done_callback(done)
 
     async def aclose(self) -> None:
+        import asyncio
+
         self.closing = True
+        drains = [task for tasks in self.drains.values() for task in tasks]
+        self.drains = {}
+        for task in drains:
+            task.cancel()  # each closes its response (and so its connection)
+        if drains:
+            await asyncio.gather(*drains, return_exceptions=True)
         sessions, self.sessions = list(self.sessions.values()), {}
         for session in sessions:
             with contextlib.suppress(Exception):
                 await session.close()
+
+
+async def _drain(resp: aiohttp.ClientResponse, limit: int, seconds: float) -> bool:
+    """Read what is left of ``resp`` (at most ``limit`` bytes, within ``seconds``) and
+    discard it; its end puts the connection back in the pool (aiohttp releases it
+    at the payload's end). Anything else — too long, too slow, broken, cancelled —
+    closes the connection: a body that does not end is not worth a connection.
+    True when the body ended in time."""
+    import asyncio
+
+    content = resp.content
+    try:
+        async with asyncio.timeout(seconds):
+            while True:
+                chunk = await content.readany()
+                if not chunk:
+                    break
+                limit -= len(chunk)
+                if limit < 0:
+                    log.debug("a body's rest is over its bound: closing its connection")
+                    break
+    except asyncio.CancelledError:
+        resp.close()
+        raise
+    except Exception as exc:  # a broken or slow rest: the connection is not reusable
+        log.debug("a body's rest did not end cleanly (%s): closing", type(exc).__name__)
+    if content.at_eof():
+        resp.release()
+        return True
+    resp.close()
+    return False
 
 
 _POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pools] = weakref.WeakKeyDictionary()
@@ -240,13 +363,15 @@ async def close_pools() -> None:
         await pools.keeper.aclose()
 
 
-def _session(site: str, proxy: Proxy | None, config: PoolConfig) -> aiohttp.ClientSession:
+def _session(
+    site: str, proxy: Proxy | None, config: PoolConfig
+) -> tuple[_Pools, aiohttp.ClientSession]:
     pools = _pools()
     key = (site, proxy, config)
     session = pools.sessions.get(key)
     if session is None or session.closed:
         session = pools.sessions[key] = _new_session(proxy, config)
-    return session
+    return pools, session
 
 
 def _new_session(proxy: Proxy | None, config: PoolConfig) -> aiohttp.ClientSession:
@@ -268,7 +393,7 @@ def _new_session(proxy: Proxy | None, config: PoolConfig) -> aiohttp.ClientSessi
         from aiohttp_socks import ProxyConnector, ProxyType
 
         parts = urlsplit(proxy.url)
-        connector = ProxyConnector(
+        connector = _noting_reuse(ProxyConnector)(
             proxy_type=ProxyType.SOCKS4 if proxy.scheme.startswith("socks4") else ProxyType.SOCKS5,
             host=parts.hostname or "",  # Proxy.parse made sure of both
             port=parts.port or 0,
@@ -281,9 +406,7 @@ def _new_session(proxy: Proxy | None, config: PoolConfig) -> aiohttp.ClientSessi
             **options,
         )
     else:
-        connector = aiohttp.TCPConnector(**options)
-    trace = aiohttp.TraceConfig()
-    trace.on_connection_reuseconn.append(_note_reuse)
+        connector = _noting_reuse(aiohttp.TCPConnector)(**options)
     session = aiohttp.ClientSession(
         connector=connector,
         # No jar: cookies are the calling Client's and travel in each request's header.
@@ -294,7 +417,6 @@ def _new_session(proxy: Proxy | None, config: PoolConfig) -> aiohttp.ClientSessi
         timeout=aiohttp.ClientTimeout(total=None),
         auto_decompress=True,
         trust_env=False,
-        trace_configs=[trace],
     )
     # One retry policy, Client._send's (any method, reused connections only);
     # aiohttp's own would retry a GET a second time. aiohttp's test client does the same.
@@ -303,17 +425,38 @@ def _new_session(proxy: Proxy | None, config: PoolConfig) -> aiohttp.ClientSessi
     return session
 
 
-async def _note_reuse(_session: object, context: Any, _params: object) -> None:
-    attempt = context.trace_request_ctx
-    if isinstance(attempt, _Attempt):
-        attempt.reused = True
+#: Every pooled connection handed out so far (weakly: closed ones are let go).
+_HANDED_OUT: weakref.WeakSet[object] = weakref.WeakSet()
+#: Whether the connection the current task's last request got had served one before.
+_REUSED: contextvars.ContextVar[bool] = contextvars.ContextVar("scraper_http_reused", default=False)
 
 
-class _Attempt:
-    __slots__ = ("reused",)
+_NOTING: dict[type, type] = {}
 
-    def __init__(self) -> None:
-        self.reused = False
+
+def _noting_reuse(base: type[_C]) -> type[_C]:
+    """``base`` (aiohttp's or aiohttp-socks's connector), noting in :data:`_REUSED`
+    whether each connection it hands out is a kept-alive one."""
+    made = _NOTING.get(base)
+    if made is not None:
+        return made
+
+    # Told which connections are reused (for Client._send's retry) here, not by
+    # aiohttp's tracing: a trace costs a dozen signals per request, about a
+    # quarter of a warm chat's CPU.
+    async def connect(self: Any, req: Any, traces: Any, timeout: Any) -> Any:  # noqa: ASYNC109
+        conn = await base.connect(self, req, traces, timeout)
+        protocol = conn.protocol
+        if protocol in _HANDED_OUT:
+            _REUSED.set(True)
+        elif protocol is not None:
+            _HANDED_OUT.add(protocol)
+        return conn
+
+    made = _NOTING[base] = type(
+        f"NotingReuse{base.__name__}", (base,), {"connect": connect, "__slots__": ()}
+    )
+    return made
 
 
 class Client:
@@ -324,12 +467,17 @@ class Client:
     ones it was given, plus what the site sets during the call, sent only where
     their domain and path say (never to another host).
 
+    A reply's context ends the moment the caller is done with it: a body left
+    unread after a clean exit (the answer was complete) is read to its end by the
+    pool in the background, bounded, so its connection is kept; after an error
+    or a cancellation the connection is closed.
+
     >>> async def page(site: str) -> int:
     ...     async with borrow(site, None).get(site + "/") as resp:
     ...         return resp.status
     """
 
-    __slots__ = ("_jar", "_session", "proxy", "site")
+    __slots__ = ("_config", "_jar", "_pools", "_session", "proxy", "site")
 
     def __init__(
         self,
@@ -337,10 +485,15 @@ class Client:
         site: str,
         proxy: Proxy | None,
         cookies: Iterable[Cookie] = (),
+        *,
+        pools: _Pools | None = None,
+        config: PoolConfig | None = None,
     ) -> None:
         self._session = session
         self.site = site
         self.proxy = proxy
+        self._pools = pools
+        self._config = config or PoolConfig()
         self._jar: aiohttp.CookieJar | None = None
         cookies = tuple(cookies)
         if cookies:  # the common case (no bot protection) parses nothing
@@ -358,38 +511,34 @@ class Client:
         """The cookies this call holds for its site (given, or set by the site since)."""
         return jar_cookies(self._jar, self.site) if self._jar is not None else ()
 
-    def get(self, url: str, **kwargs: Any) -> contextlib.AbstractAsyncContextManager[Any]:
-        return self.request("GET", url, **kwargs)
+    def get(self, url: str, **kwargs: Any) -> _Exchange:
+        return _Exchange(self, "GET", url, kwargs)
 
-    def post(self, url: str, **kwargs: Any) -> contextlib.AbstractAsyncContextManager[Any]:
-        return self.request("POST", url, **kwargs)
+    def post(self, url: str, **kwargs: Any) -> _Exchange:
+        return _Exchange(self, "POST", url, kwargs)
 
-    @contextlib.asynccontextmanager
-    async def request(
-        self, method: str, url: str, *, headers: dict[str, str] | None = None, **kwargs: Any
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
+    def request(self, method: str, url: str, **kwargs: Any) -> _Exchange:
         """``session.request`` with this call's cookies; a kept-alive connection
         the server had closed before answering is transparent (see ``_send``)."""
-        from yarl import URL
+        return _Exchange(self, method, url, kwargs)
 
-        target = URL(url)
-        if self._jar is not None:
-            cookie = self._jar.filter_cookies(target)
-            if cookie:
-                headers = {
-                    **(headers or {}),
-                    "Cookie": "; ".join(f"{m.key}={m.coded_value}" for m in cookie.values()),
-                }
-        resp = await self._send(method, target, headers, kwargs)
-        async with resp:
-            if resp.cookies:
-                self._cookie_jar().update_cookies(resp.cookies, resp.url)
-            yield resp
+    def _finish(self, resp: aiohttp.ClientResponse, clean: bool) -> None:
+        if not clean:
+            # An error or a cancellation mid-body: what is left is unknown (maybe a
+            # long answer): the connection goes, at once and with no task.
+            if resp.content.at_eof():
+                resp.release()
+            else:
+                resp.close()
+        elif self._pools is not None:
+            self._pools.finish(self._session, resp, self._config)
+        else:
+            resp.release()
 
     async def _send(
         self,
         method: str,
-        target: URL,
+        target: str | URL,
         headers: dict[str, str] | None,
         kwargs: dict[str, Any],
     ) -> aiohttp.ClientResponse:
@@ -400,14 +549,25 @@ class Client:
         tried once on a fresh connection. A failure there is the caller's."""
         import aiohttp
 
+        if self._pools is not None and self._pools.drains:
+            await self._pools.handover(self._session)
+        if self._jar is not None:
+            from yarl import URL
+
+            target = URL(target)
+            cookie = self._jar.filter_cookies(target)
+            if cookie:
+                headers = {
+                    **(headers or {}),
+                    "Cookie": "; ".join(f"{m.key}={m.coded_value}" for m in cookie.values()),
+                }
         for _ in range(_MAX_STALE):
-            attempt = _Attempt()
+            _REUSED.set(False)
             try:
-                return await self._session.request(
-                    method, target, headers=headers, trace_request_ctx=attempt, **kwargs
-                )
+                resp = await self._session.request(method, target, headers=headers, **kwargs)
+                break
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-                if not attempt.reused or isinstance(exc, aiohttp.ClientConnectorError):
+                if not _REUSED.get() or isinstance(exc, aiohttp.ClientConnectorError):
                     raise
                 log.debug(
                     "%s %s: a kept-alive connection was closed by the server (%s); sending again",
@@ -415,7 +575,36 @@ class Client:
                     self.site,
                     type(exc).__name__,
                 )
-        return await self._session.request(method, target, headers=headers, **kwargs)
+        else:
+            resp = await self._session.request(method, target, headers=headers, **kwargs)
+        if resp.cookies:
+            self._cookie_jar().update_cookies(resp.cookies, resp.url)
+        return resp
+
+
+class _Exchange:
+    """One request's ``async with``: a plain class, not a generator-based context
+    manager, since every chat enters one or two of them."""
+
+    __slots__ = ("_client", "_kwargs", "_method", "_resp", "_url")
+
+    def __init__(self, client: Client, method: str, url: str, kwargs: dict[str, Any]) -> None:
+        self._client = client
+        self._method = method
+        self._url = url
+        self._kwargs = kwargs
+        self._resp: aiohttp.ClientResponse | None = None
+
+    async def __aenter__(self) -> aiohttp.ClientResponse:
+        kwargs = self._kwargs
+        headers = kwargs.pop("headers", None)
+        self._resp = await self._client._send(self._method, self._url, headers, kwargs)
+        return self._resp
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        resp, self._resp = self._resp, None
+        if resp is not None:
+            self._client._finish(resp, exc_type is None)
 
 
 #: Stale kept-alive connections one request may meet before its last attempt:
@@ -432,7 +621,9 @@ def borrow(
 ) -> Client:
     """A :class:`Client` for one call to ``site`` through ``proxy``, on this
     event loop's pool (made on first use, closed with the loop)."""
-    return Client(_session(site, proxy, config or PoolConfig.resolve()), site, proxy, cookies)
+    config = config or PoolConfig.resolve()
+    pools, session = _session(site, proxy, config)
+    return Client(session, site, proxy, cookies, pools=pools, config=config)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1020,6 +1020,40 @@ MUTANTS: list[Mutant] = [
         ("tests/faults/test_secrets_property.py",),
         extra=("        text = text.replace(proxy.raw, proxy.redacted)\n", ""),
         timeout=240,
+    # -- issue 25: a body's end belongs to the pool ------------------------------------
+    Mutant(
+        "i25-no-drain",
+        "issue 25: the response is released before the body's end: the connection is lost",
+        "scraper/http.py",
+        "            self._pools.finish(self._session, resp, self._config)\n",
+        "            resp.release()\n",
+        ("tests/provider/test_body_end.py", "-k", "warm_chats_keep and not True"),
+    ),
+    Mutant(
+        "i25-drain-unbounded",
+        "issue 25: a body that never ends is read forever, its connection held",
+        "scraper/http.py",
+        "        async with asyncio.timeout(seconds):\n",
+        "        async with asyncio.timeout(None):\n",
+        ("tests/provider/test_body_end.py", "-k", "within_the_bound"),
+        timeout=30,
+    ),
+    Mutant(
+        "i25-caller-waits-for-the-end",
+        "issue 25: the caller's generator waits for the body's end (drained in the foreground)",
+        "scraper/http.py",
+        "            self._client._finish(resp, exc_type is None)\n",
+        "            await resp.content.read()\n"
+        "            self._client._finish(resp, exc_type is None)\n",
+        ("tests/provider/test_body_end.py", "-k", "generator_ends"),
+    ),
+    Mutant(
+        "i25-no-handover",
+        "issue 25: a sequential chat opens a new connection while the last body is draining",
+        "scraper/http.py",
+        "            await self._pools.handover(self._session)\n",
+        "            pass\n",
+        ("tests/provider/test_body_end.py", "-k", "warm_chats_keep and not True"),
     ),
 ]
 
