@@ -27,6 +27,7 @@ from provider.protocols import (
     aipkit,
     legacy,
 )
+from provider.protocols._refusal import MaybeNonce
 from provider.store import Store, store_for
 from scraper.credentials import Cookie, Credentials
 from scraper.errors import (
@@ -523,6 +524,9 @@ async def _clearance_refused(
 
 
 def _final(exc: Exception, site: str) -> Exception:
+    if isinstance(exc, MaybeNonce):
+        # Refused again with a fresh nonce: it was the refusal it looked like.
+        return exc.final
     if isinstance(exc, Challenged):
         return ChallengeError(
             f"{site} kept answering with a bot-protection challenge after fresh credentials "

@@ -15,7 +15,8 @@ EXAMPLES = """\
 examples:
   python -m sandbox --generation aipkit
   python -m sandbox --generation legacy --port 8081 --tick-seconds 30
-  python -m sandbox --release 1.9   # legacy; a bad nonce gets WordPress's 403 page
+  python -m sandbox --release 1.9.0   # class L4: a bad nonce gets WordPress's 403 page
+  python -m sandbox --release 2.3.5 --language de   # class A1, refusing in German
   python -m sandbox --generation legacy --challenge --clearance-ttl 60
   python -m sandbox --generation aipkit --answer-bytes 20000 --chunk-delay 0.05
   python -m sandbox --generation legacy --hard-block
@@ -44,9 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--release",
         metavar="X.Y[.Z]",
-        help="plugin release to imitate, shown as the page's ?ver= (default 1.8.79 legacy, "
-        "2.4.71 aipkit): 1.8.x refuses a bad nonce with the plugin's JSON, 1.9.0-2.2 with "
-        "WordPress's 403 page, 2.3+ are aipkit; implies --generation, which must agree",
+        help="plugin release to imitate, any of the history 1.8.79-2.4.71 (default 1.8.79 "
+        "legacy, 2.4.71 aipkit); the site behaves as its class L1-L4 (legacy) or A1-A8 "
+        "(aipkit); implies --generation, which must agree",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
@@ -84,6 +85,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--legacy-template", choices=["1.8", "1.7", "compact"])
     parser.add_argument(
+        "--language", choices=["en", "de"], help="the site's language for its refusals"
+    )
+    parser.add_argument(
+        "--text",
+        action="append",
+        metavar="KIND=TEXT",
+        help="the site's own refusal text, e.g. banned_words='No such words here.' (repeatable)",
+    )
+    parser.add_argument(
         "--reply-error",
         choices=sorted(LEGACY_ERRORS | AIPKIT_ERRORS),
         help="make chat replies fail this way",
@@ -104,10 +114,13 @@ def _config_fields(args: argparse.Namespace) -> dict[str, Any]:
         "legacy_template",
         "reply_error",
         "release",
+        "language",
     ):
         value = getattr(args, name)
         if value is not None:
             fields[name] = value
+    if args.text:
+        fields["texts"] = dict(item.split("=", 1) for item in args.text if "=" in item)
     if args.no_streaming:
         fields["streaming"] = False
     if args.bind_tls:
@@ -134,7 +147,7 @@ async def _serve(args: argparse.Namespace) -> None:
     ) as site:
         print(
             f"sandbox: local imitation of a ChatGPT Free site ({site.config.generation}, "
-            f"release {site.config.plugin_release}) "
+            f"release {site.config.plugin_release}, class {site.config.release_class}) "
             f"at {site.url} - for testing only, not the real site; Ctrl-C to stop",
             flush=True,
         )

@@ -20,6 +20,7 @@ import json
 import secrets
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -54,6 +55,15 @@ EMPTY_CACHE = {
 }
 
 SECURITY = "Security check failed. Please refresh the page and try again."
+#: A1's (2.3-2.3.19) stream refusal of a bad nonce.
+SECURITY_A1 = "Security check failed (nonce)."
+EMBED_NOT_AVAILABLE = {
+    "success": False,
+    "data": {
+        "message": "Embed feature is not available with your current plan.",
+        "code": "embed_not_available",
+    },
+}
 KEY_MISSING = "Message cache key is missing."
 KEY_NOT_FOUND = "Message not found in cache."
 KEY_EXPIRED = "Cached message has expired."
@@ -69,9 +79,16 @@ ACCESS_ERRORS = {
     "banned_words": "Sorry, your message could not be sent as it contains prohibited words.",
     "moderation": "Your message was flagged by the moderation system and could not be sent.",
 }
-# Errors after message_start (upstream trouble). Only the API error was captured
-# ending without `done` (aipkit-upstream-error.http); the others end with it.
+# Errors after message_start (upstream trouble). Only the API errors were captured
+# ending without `done` (aipkit-upstream-error.http, -429-); the others end with it.
 MID_ANSWER_ERRORS = {
+    "api_rate_limit": (
+        "API Error: Rate limit reached for gpt-4o-mini in organization org-fakefixture on "
+        "tokens per min (TPM): Limit 30000, Used 30000, Requested 42. Please try again in "
+        "84ms. Visit https://platform.openai.com/account/rate-limits to learn more. "
+        "(Code: rate_limit_exceeded)",
+        False,
+    ),
     "api_error": (
         "API Error: Incorrect API key provided: sk-fake. (fake upstream) (Code: invalid_api_key)",
         False,
@@ -140,6 +157,7 @@ def _bot_config(site: Site, origin: str, bot_id: int, post_id: int) -> dict[str,
         "enableOpenAIConversationState": False,
         "allowWebSearchTool": False,
         "customThemeSettings": _THEME,
+        **({} if site.config.since("A7") else {"streamEnabled": True}),
         "text": {
             "sendMessage": "Send Message",
             "typeMessage": "Type your message...",
@@ -194,6 +212,9 @@ def page_parts(site: Site, origin: str, post_id: int) -> tuple[str, str, str]:
     release = site.config.plugin_release
     head = plugin_style(origin, "aipkit-public-main", "dist/css/public-main.bundle.css", release)
     script = plugin_script(origin, "aipkit-public-main", "dist/js/public-main.bundle.js", release)
+    if site.config.compat_shortcode and site.config.since("A5"):
+        # From 2.3.69 [wpaicg_chatgpt] is no longer registered: WordPress prints it as text.
+        return head, "<p>[wpaicg_chatgpt]</p>", script
     containers = chat_containers(site, origin, post_id)
     if site.config.aipkit_popup:
         return head, "", containers + "\n" + script
@@ -217,6 +238,9 @@ async def cache_message(
     config = site.config
     if config.reply_error == "cors_denied":
         return json_response(CORS_DENIED, status=403)
+    if config.since("A3") and _cross_origin(request):
+        # From 2.3.31: another site's Origin is refused (the free plan has no embedding).
+        return json_response(CORS_DENIED if config.pro_plan else EMBED_NOT_AVAILABLE, status=403)
     # Read from $_POST only: a nonce in the query string does not count.
     if not site.nonces.verify(globals_.post.get("_ajax_nonce"), AIPKIT_CHAT_ACTION):
         return json_response(NONCE_FAILURE_CACHE, status=403)
@@ -227,6 +251,50 @@ async def cache_message(
     assert message is not None
     key = site.store.put(message, globals_.post.get("bot_id", ""), config.cache_ttl)
     return json_response({"success": True, "data": {"cache_key": key}})
+
+
+def _cross_origin(request: web.Request) -> bool:
+    origin = request.headers.get("Origin")
+    if not origin:
+        return False
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
+        return True
+    return parts.hostname != request.url.host or parts.scheme != request.scheme
+
+
+async def chat_message(
+    request: web.Request, site: Site, globals_: Superglobals
+) -> web.StreamResponse:
+    """``aipkit_frontend_chat_message`` (A1-A6): one message answered as JSON, not streamed.
+    A1 checks no nonce; from A2 a bad one gets 403. (The reply's keys are our choice.)"""
+    post = globals_.post
+    if site.config.since("A2") and not site.nonces.verify(
+        post.get("_ajax_nonce"), AIPKIT_CHAT_ACTION
+    ):
+        return json_response({"success": False, "data": {"message": _text(site, "security")}}, 403)
+    message = post.get("message", "")
+    bot_id = _valid_bot(site, post.get("bot_id"))
+    if bot_id is None:
+        return json_response({"success": False, "data": {"message": BAD_BOT}}, status=400)
+    if php_empty(message):
+        return json_response({"success": False, "data": {"message": EMPTY_MESSAGE}}, status=400)
+    site.prompts.append(message)
+    answer = answer_text(message, site.config.answer_bytes)
+    site.bots.append(bot_id)
+    return json_response({"success": True, "data": {"reply": answer}})
+
+
+def _text(site: Site, kind: str) -> str:
+    """A refusal text as this site says it: the site's own, its language's, its class's."""
+    english = {
+        "security": SECURITY_A1 if not site.config.since("A2") else SECURITY,
+        "quota": QUOTA,
+        "bad_bot": BAD_BOT,
+        **ACCESS_ERRORS,
+    }[kind]
+    return site.config.text(kind, english)
 
 
 async def refresh_nonce(
@@ -262,21 +330,24 @@ def _message_start() -> Frame:
 
 
 async def stream(request: web.Request, site: Site, globals_: Superglobals) -> web.StreamResponse:
-    """``aipkit_frontend_chat_stream``: the answer as Server-Sent Events."""
-    frames = [Frame(PREAMBLE), *_stream_frames(site, globals_.get)]
+    """``aipkit_frontend_chat_stream``: the answer as Server-Sent Events; from A6
+    (2.3.93) every stream, errors too, starts with the 4096-space comment."""
+    frames = _stream_frames(site, globals_.get)
+    if site.config.since("A6"):
+        frames = [Frame(PREAMBLE), *frames]
     return await send_stream(request, php_stream(AIPKIT_STREAM_HEADERS), site, frames)
 
 
 def _stream_frames(site: Site, query: dict[str, str]) -> list[Frame]:
     config = site.config
     if not site.nonces.verify(query.get("_ajax_nonce"), AIPKIT_CHAT_ACTION):
-        return [_error(SECURITY), DONE]
+        return [_error(_text(site, "security")), DONE]
     key = query.get("cache_key", "")
     if not key:
         return [_error(KEY_MISSING), DONE]
     bot_id = _valid_bot(site, query.get("bot_id"))
-    if bot_id is None:
-        return [_error(BAD_BOT), DONE]
+    if bot_id is None or bot_id in config.draft_bots:  # a draft: not published
+        return [_error(_text(site, "bad_bot")), DONE]
     conversation = query.get("conversation_uuid", "")
     if not conversation:
         return [_error(NO_CONVERSATION), DONE]
@@ -294,11 +365,13 @@ def _stream_frames(site: Site, query: dict[str, str]) -> list[Frame]:
 
     error = config.reply_error
     if error in ACCESS_ERRORS:
-        return [_error(ACCESS_ERRORS[error]), DONE]
+        return [_error(_text(site, error)), DONE]
     quota = config.guest_quota
     if error == "quota" or (quota is not None and site.store.messages_used[session] >= quota):
-        notice = f"Guests can send {quota if quota is not None else 0} messages per day."
-        return [_error(QUOTA, {"quota_notice": notice}), DONE]
+        # As captured: the notice object repeats the (site's own) quota text.
+        words = _text(site, "quota")
+        notice = {"type": "quota_notice", "message": words, "actions": []}
+        return [_error(words, {"quota_notice": notice}), DONE]
 
     if error in MID_ANSWER_ERRORS:
         text, then_done = MID_ANSWER_ERRORS[error]
@@ -308,18 +381,23 @@ def _stream_frames(site: Site, query: dict[str, str]) -> list[Frame]:
     site.store.remember((session, bot_id, conversation), message, answer)
     site.store.messages_used[session] += 1
     site.bots.append(bot_id)
-    frames = [_message_start(), *_answer_frames(site, answer), DONE]
+    frames = [_message_start(), *_answer_frames(site, answer, bot_id), DONE]
     if config.nonce_refused_after_deltas is not None:
-        return refused_after(frames, config.nonce_refused_after_deltas, [_error(SECURITY), DONE])
+        refusal = [_error(_text(site, "security")), DONE]
+        return refused_after(frames, config.nonce_refused_after_deltas, refusal)
     return frames
 
 
-def _answer_frames(site: Site, answer: str) -> list[Frame]:
+def _answer_frames(site: Site, answer: str, bot_id: int) -> list[Frame]:
     config = site.config
     pieces = deltas(answer, config.delta_chars, long=config.answer_bytes is not None)
     response_id = "resp_" + secrets.token_hex(16)
     frames: list[Frame] = []
-    if config.responses_api:
+    if config.since("A8") and bot_id in config.google_bots:
+        # 2.4.67+: a Google bot's stream names its interaction (sent back next time).
+        interaction = {"id": "gi_" + secrets.token_hex(12)}
+        frames.append(Frame(_event("google_interaction_id", interaction)))
+    if config.responses_api and config.since("A5"):  # status events from 2.3.69
         status = {
             "type": "response.in_progress",
             "status": "in_progress",
@@ -335,4 +413,7 @@ def _answer_frames(site: Site, answer: str) -> list[Frame]:
             frames.append(Frame(_event("warning", {"error": " (Warning: Content Filtered)"})))
         if config.responses_api and index == id_after:
             frames.append(Frame(_event("openai_response_id", {"id": response_id})))
+    if config.citations and config.since("A6"):
+        cited = {"citations": [{"url": "https://example.org/", "title": "Example"}]}
+        frames.append(Frame(_event("citations", cited)))
     return frames

@@ -24,8 +24,20 @@ AJAX_ACTIONS: dict[str, dict[str, AjaxHandler]] = {
         "aipkit_cache_sse_message": _aipkit.cache_message,
         "aipkit_frontend_chat_stream": _aipkit.stream,
         "aipkit_get_frontend_chat_nonce": _aipkit.refresh_nonce,
+        "aipkit_frontend_chat_message": _aipkit.chat_message,
     },
 }
+
+
+def _registered(site: Site, action: str) -> AjaxHandler | None:
+    """The handler the imitated release registers for ``action``: the nonce refresh from
+    A4 (2.3.41), the non-streaming chat through A6 (removed in 2.4.1)."""
+    config = site.config
+    if action == "aipkit_get_frontend_chat_nonce" and not config.since("A4"):
+        return None
+    if action == "aipkit_frontend_chat_message" and config.since("A7"):
+        return None
+    return AJAX_ACTIONS[config.generation].get(action)
 
 
 def _origin(request: web.Request) -> str:
@@ -92,7 +104,7 @@ async def admin_ajax(request: web.Request) -> web.StreamResponse:
     globals_ = await Superglobals.read(request)
     action = globals_.request.get("action", "")
     site.hits[f"admin-ajax:{action}"] += 1
-    handler = AJAX_ACTIONS[site.config.generation].get(action)
+    handler = _registered(site, action)
     if handler is None:
         return ajax_zero()
     return await handler(request, site, globals_)

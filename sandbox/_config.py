@@ -15,9 +15,12 @@ LegacyMarkup = Literal["shortcode", "widget", "both"]
 LegacyTemplate = Literal["1.8", "1.7", "compact"]
 NonceWording = Literal["current", "1.7", "old"]
 Framing = Literal["close", "chunked"]
-LegacyError = Literal["token_limit", "ip_ban", "banned_words", "moderation", "limited", "upstream"]
+LegacyError = Literal[
+    "token_limit", "ip_ban", "banned_words", "moderation", "limited", "upstream", "upstream_429"
+]
 AipkitError = Literal[
     "quota",
+    "api_rate_limit",
     "guest_disabled",
     "ip_blocked",
     "banned_words",
@@ -33,26 +36,89 @@ DEFAULT_RELEASE: dict[str, str] = {"legacy": "1.8.79", "aipkit": "2.4.71"}
 _RELEASE = re.compile(r"([0-9]{1,3})\.([0-9]{1,3})(?:\.([0-9]{1,3}))?")
 
 
+#: Every release in the plugin's history (one snapshot each; republished numbers once).
+_HISTORY = (
+    "1.8.79 1.8.80 1.8.81 1.8.82 1.8.83 1.8.84 1.8.85 1.8.86 1.8.87 1.8.88 1.8.89 1.8.90 "
+    "1.8.91 1.8.92 1.8.93 1.8.94 1.8.95 1.8.96 1.8.97 1.8.98 1.8.99 1.9.0 1.9.1 1.9.2 1.9.3 "
+    "1.9.4 1.9.5 1.9.6 1.9.7 1.9.8 1.9.9 1.9.11 1.9.12 1.9.13 1.9.14 1.9.16 1.9.17 1.9.18 2.2 "
+    "2.3 2.3.1 2.3.2 2.3.3 2.3.4 2.3.5 2.3.6 2.3.7 2.3.8 2.3.10 2.3.11 2.3.13 2.3.14 2.3.15 "
+    "2.3.16 2.3.17 2.3.18 2.3.19 2.3.20 2.3.21 2.3.22 2.3.23 2.3.24 2.3.25 2.3.26 2.3.27 2.3.28 "
+    "2.3.29 2.3.30 2.3.31 2.3.32 2.3.33 2.3.34 2.3.35 2.3.36 2.3.37 2.3.38 2.3.39 2.3.40 2.3.41 "
+    "2.3.42 2.3.43 2.3.69 2.3.70 2.3.71 2.3.72 2.3.73 2.3.74 2.3.75 2.3.76 2.3.77 2.3.78 2.3.79 "
+    "2.3.80 2.3.81 2.3.82 2.3.83 2.3.84 2.3.85 2.3.86 2.3.87 2.3.88 2.3.89 2.3.90 2.3.91 2.3.92 "
+    "2.3.93 2.3.94 2.4.0 2.4.1 2.4.2 2.4.3 2.4.4 2.4.5 2.4.6 2.4.7 2.4.8 2.4.9 2.4.10 2.4.11 "
+    "2.4.12 2.4.13 2.4.14 2.4.15 2.4.16 2.4.17 2.4.18 2.4.19 2.4.20 2.4.21 2.4.23 2.4.24 2.4.25 "
+    "2.4.26 2.4.27 2.4.28 2.4.29 2.4.31 2.4.32 2.4.33 2.4.34 2.4.35 2.4.36 2.4.37 2.4.38 2.4.39 "
+    "2.4.41 2.4.42 2.4.43 2.4.44 2.4.45 2.4.46 2.4.47 2.4.48 2.4.49 2.4.51 2.4.52 2.4.53 2.4.54 "
+    "2.4.55 2.4.56 2.4.57 2.4.58 2.4.59 2.4.61 2.4.62 2.4.63 2.4.64 2.4.65 2.4.66 2.4.67 2.4.68 "
+    "2.4.69 2.4.71"
+)
+RELEASES: tuple[str, ...] = tuple(_HISTORY.split())
+#: The release classes (PROTOCOL.md): each one's first release, oldest first; a class
+#: runs to the next one's start. Each differs from the one before in one guest-facing way.
+CLASS_STARTS: tuple[tuple[str, str], ...] = (
+    ("L1", "1.8.79"), ("L2", "1.8.80"), ("L3", "1.8.85"), ("L4", "1.8.91"),
+    ("A1", "2.3"), ("A2", "2.3.20"), ("A3", "2.3.31"), ("A4", "2.3.41"),
+    ("A5", "2.3.69"), ("A6", "2.3.93"), ("A7", "2.4.1"), ("A8", "2.4.67"),
+)  # fmt: skip
+CLASSES: tuple[str, ...] = tuple(name for name, _ in CLASS_STARTS)
+
+
+def _version(release: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in release.split("."))
+
+
+def release_class(release: str) -> str:
+    """The class (``L1``…``L4``, ``A1``…``A8``) of a release in the plugin's history;
+    ValueError for a number that is not one (malformed, or never published)."""
+    if _RELEASE.fullmatch(release) is None:
+        raise ValueError(f"release={release!r}; expected a version such as 1.8.79 or 2.4.71")
+    if release not in RELEASES:
+        raise ValueError(
+            f"release={release!r} is not in the plugin's history ({RELEASES[0]} to "
+            f"{RELEASES[-1]}, {len(RELEASES)} releases; e.g. 1.9.10, 2.0, 2.1, 2.3.44-2.3.68 "
+            "and 2.4.30 were never published)"
+        )
+    version = _version(release)
+    return [name for name, first in CLASS_STARTS if _version(first) <= version][-1]
+
+
 def release_generation(release: str) -> Generation:
-    """The generation a plugin release speaks: 1.x and 2.0-2.2 legacy (2.2 was the last
-    legacy release), 2.3 and later aipkit. ValueError for what is no release of it."""
-    match = _RELEASE.fullmatch(release)
-    if match is None:
-        raise ValueError(f"release={release!r}; expected a version such as 1.9, 1.8.79 or 2.4.71")
-    version = (int(match.group(1)), int(match.group(2)))
-    if version[0] == 1 or (2, 0) <= version < (2, 3):
-        return "legacy"
-    if version[0] == 2:
-        return "aipkit"
-    raise ValueError(f"release={release!r}: the plugin has only 1.x and 2.x releases")
+    """The generation a plugin release speaks: 1.x and 2.2 legacy, 2.3 and later aipkit.
+    ValueError for what is no release in its history."""
+    return "legacy" if release_class(release).startswith("L") else "aipkit"
 
 
 def wordpress_refuses_nonce(release: str) -> bool:
-    """True from 1.9.0 through 2.2, whose chat handler checks the nonce with
-    ``check_ajax_referer``: a bad one gets WordPress's 403 page, not the plugin's JSON."""
-    major, minor = (int(part) for part in release.split(".")[:2])
-    return release_generation(release) == "legacy" and (major, minor) >= (1, 9)
+    """True from 1.8.91 through 2.2 (class L4), whose chat handler checks the nonce with
+    ``check_admin_referer``: a bad one gets WordPress's 403 page, not the plugin's JSON."""
+    return release_class(release) == "L4"
 
+
+#: The plugin's refusals as its German translation would say them (language="de").
+GERMAN: dict[str, str] = {
+    "Security check failed. Please refresh the page and try again.": (
+        "Sicherheitsprüfung fehlgeschlagen. Bitte laden Sie die Seite neu."
+    ),
+    "Security check failed (nonce).": "Sicherheitsprüfung fehlgeschlagen (Nonce).",
+    "Invalid chatbot specified.": "Ungültiger Chatbot angegeben.",
+    "You have reached your quota for this period.": (
+        "Ihr Kontingent für diesen Zeitraum ist erschöpft."
+    ),
+    "Access disabled for guests.": "Zugang für Gäste deaktiviert.",
+    "Access from your IP address has been blocked.": (
+        "Der Zugriff von Ihrer IP-Adresse wurde gesperrt."
+    ),
+    "Sorry, your message could not be sent as it contains prohibited words.": (
+        "Ihre Nachricht enthält verbotene Wörter und wurde nicht gesendet."
+    ),
+    "Your message was flagged by the moderation system and could not be sent.": (
+        "Ihre Nachricht wurde von der Moderation markiert und nicht gesendet."
+    ),
+    "Nonce verification failed": "Nonce-Überprüfung fehlgeschlagen",
+    "You have reached your token limit.": "Sie haben Ihr Token-Limit erreicht.",
+    "You are not allowed to access this feature.": "Sie dürfen diese Funktion nicht nutzen.",
+}  # fmt: skip
 
 LEGACY_ERRORS: frozenset[str] = frozenset(get_args(LegacyError))
 AIPKIT_ERRORS: frozenset[str] = frozenset(get_args(AipkitError))
@@ -87,6 +153,28 @@ class SiteConfig:
     403 page ("The link you followed has expired."); 2.3 and later are aipkit.
     ``running(release=…)`` and ``--release`` take the generation from it; a
     ``generation`` given as well must agree (else ValueError)."""
+
+    texts: dict[str, str] = field(default_factory=dict)
+    """The site's own refusal texts, by kind: aipkit ``security``, ``quota``,
+    ``guest_disabled``, ``ip_blocked``, ``banned_words``, ``moderation``, ``bad_bot``;
+    legacy ``nonce``, ``token_limit``, ``ip_ban``, ``banned_words``, ``moderation``
+    (what an operator types in the plugin's settings). Over ``language``."""
+    language: str = "en"
+    """The site's language: ``de`` answers the plugin's refusals in German (its ``.pot``
+    translated), as a site in another language does."""
+    pro_plan: bool = False
+    """aipkit A3+: a cross-origin cache step gets ``cors_denied`` (pro plan, origin not
+    allowed) instead of ``embed_not_available`` (the free plan, as captured)."""
+    compat_shortcode: bool = False
+    """aipkit: the page uses the ``[wpaicg_chatgpt]`` compatibility shortcode (A1-A4
+    render the chat; from A5 it is not registered: the page shows it as text)."""
+    draft_bots: list[int] = field(default_factory=list)
+    """aipkit: bots the page shows whose post is a draft: their stream answers
+    ``Invalid chatbot specified.`` before ``message_start``."""
+    google_bots: list[int] = field(default_factory=list)
+    """aipkit A8: bots on a Google provider: their streams carry ``google_interaction_id``."""
+    citations: bool = False
+    """aipkit A6+: emit a ``citations`` event after the text (web search on)."""
 
     # --- bot protection in front of every path ----------------------------
     challenge: bool = False
@@ -219,6 +307,8 @@ class SiteConfig:
         for name, value, allowed in checks:
             if value not in allowed:
                 raise ValueError(f"{name}={value!r}; expected one of {allowed}")
+        if self.language not in ("en", "de"):
+            raise ValueError(f"language={self.language!r}; expected 'en' or 'de'")
         if self.release is not None and release_generation(self.release) != self.generation:
             raise ValueError(
                 f"release={self.release!r} belongs to the {release_generation(self.release)} "
@@ -238,6 +328,21 @@ class SiteConfig:
     def plugin_release(self) -> str:
         """The release the site shows and behaves as (``release`` or the generation's default)."""
         return self.release or DEFAULT_RELEASE[self.generation]
+
+    @property
+    def release_class(self) -> str:
+        """The class of :attr:`plugin_release` (``L1``…``L4``, ``A1``…``A8``)."""
+        return release_class(self.plugin_release)
+
+    def since(self, name: str) -> bool:
+        """True when the imitated release is of class ``name`` or a later one."""
+        return CLASSES.index(self.release_class) >= CLASSES.index(name)
+
+    def text(self, kind: str, english: str) -> str:
+        """A refusal's text: the site's own (``texts``), else in the site's language."""
+        if kind in self.texts:
+            return self.texts[kind]
+        return GERMAN.get(english, english) if self.language == "de" else english
 
 
 def config_field_names() -> frozenset[str]:

@@ -236,15 +236,23 @@ def page_parts(site: Site, origin: str, post_id: int) -> tuple[str, str, str]:
 # --------------------------------------------------------------------------- chat
 
 
-def _success(answer: str, greeting: str) -> dict[str, Any]:
-    # Key order and the misleading "msg" are the plugin's own (legacy-json-reply.http).
-    return {
-        "status": "success",
-        "msg": "Something went wrong",
-        "greeting_message": greeting,
-        "data": answer,
-        "log": False,
-    }
+def _success(answer: str, greeting: str | None) -> dict[str, Any]:
+    # Key order and the misleading "msg" are the plugin's own (legacy-json-reply.http);
+    # only 1.8.79 (L1) adds the bot's system prompt as greeting_message.
+    reply: dict[str, Any] = {"status": "success", "msg": "Something went wrong"}
+    if greeting is not None:
+        reply["greeting_message"] = greeting
+    return {**reply, "data": answer, "log": False}
+
+
+def _trailer(site: Site, answer: str) -> list[Frame]:
+    """What follows ``[DONE]`` on the same body, no newline: the plugin's JSON in
+    L1-L2 (``greeting_message`` in L1 only), nothing from L3 (1.8.85)."""
+    config = site.config
+    if config.since("L3"):
+        return []
+    greeting = config.greeting_message if config.release_class == "L1" else None
+    return [Frame(wp_json(_success(answer, greeting)).encode())]
 
 
 def _event(payload: Any) -> bytes:
@@ -252,7 +260,8 @@ def _event(payload: Any) -> bytes:
 
 
 class _Chunks:
-    """OpenAI chat.completion.chunk objects as the upstream serialised them.
+    """OpenAI chat.completion.chunk objects as the upstream serialised them, full:
+    ``service_tier``, ``refusal`` on the role chunk (legacy-chat-stream-openai-chunks.http).
 
     The captured upstream used Python's ``json.dumps`` spacing; we keep that, but
     write non-ASCII raw like OpenAI does, so long answers put multi-byte UTF-8 on
@@ -263,22 +272,32 @@ class _Chunks:
         self.id = "chatcmpl-" + secrets.token_hex(12)
         self.created = int(time.time())
 
-    def event(self, delta: dict[str, str], finish: str | None = None) -> bytes:
+    def event(self, delta: dict[str, str | None], finish: str | None = None) -> bytes:
         chunk = {
             "id": self.id,
             "object": "chat.completion.chunk",
             "created": self.created,
             "model": "gpt-4o-mini",
+            "service_tier": "default",
             "system_fingerprint": "fp_sandbox",
             "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
         }
         return b"data: " + json.dumps(chunk, ensure_ascii=False).encode() + b"\n\n"
 
 
-def _upstream_failure_events() -> list[Frame]:
+#: The upstream's 429 as the plugin spells it out (legacy-upstream-429.http).
+RATE_LIMIT_TEXT = (
+    "Rate limit reached for gpt-3.5-turbo in organization org-fakefixture on tokens per min "
+    "(TPM): Limit 30000, Used 30000, Requested 42. Please try again in 84ms. Visit "
+    "https://platform.openai.com/account/rate-limits to learn more."
+)
+
+
+def _upstream_failure_events(text: str) -> list[Frame]:
+    first, *rest = text.split(" ")
     words = [
         Frame(b"event: message\n" + _event({"choices": [{"delta": {"content": w}}]}), delta=True)
-        for w in UPSTREAM_ERROR_WORDS
+        for w in [first, *(" " + w for w in rest)]
     ]
     stop = Frame(_event({"choices": [{"finish_reason": "stop"}]}))
     # WordPress retries the failed upstream call once: the whole sequence comes twice.
@@ -288,13 +307,15 @@ def _upstream_failure_events() -> list[Frame]:
 async def chat(request: web.Request, site: Site, globals_: Superglobals) -> web.StreamResponse:
     """``wpaicg_chat_shortcode_message`` / ``wpaicg_chatbox_message``."""
     config = site.config
-    params = globals_.request
-    if not site.nonces.verify(params.get("_wpnonce"), LEGACY_CHAT_ACTION):
+    if not site.nonces.verify(globals_.request.get("_wpnonce"), LEGACY_CHAT_ACTION):
         if wordpress_refuses_nonce(config.plugin_release):
-            # 1.9.0 through 2.2 check the nonce with check_ajax_referer: WordPress's 403 page.
+            # 1.8.91 through 2.2 check it with check_admin_referer: WordPress's 403 page.
             return wp_nonce_ays(request, globals_)
-        # 1.8.x: the plugin answers 200 with its own JSON.
-        return json_response({"status": "error", "msg": NONCE_WORDING[config.nonce_wording]})
+        # 1.8.79-1.8.90: the plugin answers 200 with its own JSON.
+        wording = config.text("nonce", NONCE_WORDING[config.nonce_wording])
+        return json_response({"status": "error", "msg": wording})
+    # From 1.8.91 (L4) the fields come from $_POST only: a GET has no message.
+    params = globals_.post if config.since("L4") else globals_.request
     message = params.get("message", "")
     site.prompts.append(message)
     if php_empty(message.strip()):
@@ -308,17 +329,15 @@ async def chat(request: web.Request, site: Site, globals_: Superglobals) -> web.
 
     frames: list[Frame]
     if error in BANS:
-        frames = [Frame(_event(BANS[error]))]
-    elif error == "upstream":
-        frames = [
-            *_upstream_failure_events(),
-            Frame(wp_json(_success("", config.greeting_message)).encode()),
-        ]
+        frames = [Frame(_event(_ban(site, error)))]
+    elif error in ("upstream", "upstream_429"):
+        text = RATE_LIMIT_TEXT if error == "upstream_429" else "".join(UPSTREAM_ERROR_WORDS)
+        frames = [*_upstream_failure_events(text), *_trailer(site, "")]
     else:
         chunks = _Chunks()
         answer = answer_text(message, config.answer_bytes)
         pieces = deltas(answer, config.delta_chars, long=config.answer_bytes is not None)
-        frames = [Frame(chunks.event({"role": "assistant", "content": ""}))]
+        frames = [Frame(chunks.event({"role": "assistant", "content": "", "refusal": None}))]
         if error == "limited":
             # An exception mid-answer: what was sent stays sent, then the marker, nothing more.
             frames += [Frame(chunks.event({"content": pieces[0]}), delta=True)]
@@ -326,8 +345,7 @@ async def chat(request: web.Request, site: Site, globals_: Superglobals) -> web.
         else:
             frames += [Frame(chunks.event({"content": p}), delta=True) for p in pieces]
             frames += [Frame(chunks.event({}, "stop")), Frame(b"data: [DONE]\n\n")]
-            # The plugin's JSON follows [DONE] in the same body, with no newline.
-            frames += [Frame(wp_json(_success(answer, config.greeting_message)).encode())]
+            frames += _trailer(site, answer)
             if config.nonce_refused_after_deltas is not None:
                 refusal = {"status": "error", "msg": NONCE_WORDING[config.nonce_wording]}
                 frames = refused_after(
@@ -340,12 +358,20 @@ def _json_reply(message: str, site: Site) -> dict[str, Any]:
     """The non-streaming reply, errors included (``{"status":"error","msg":…}``)."""
     error = site.config.reply_error
     if error == "token_limit":
-        return dict(BANS["token_limit"])
+        return _ban(site, "token_limit")
     if error in BANS:
-        return {"status": "error", "msg": BANS[error]["msg"]}
-    if error == "upstream":
-        return {"status": "error", "msg": "".join(UPSTREAM_ERROR_WORDS)}
+        return {"status": "error", "msg": _ban(site, error)["msg"]}
+    if error in ("upstream", "upstream_429"):
+        text = RATE_LIMIT_TEXT if error == "upstream_429" else "".join(UPSTREAM_ERROR_WORDS)
+        return {"status": "error", "msg": text}
     if error == "limited":
         return {"status": "error", "msg": LIMITED_MESSAGE}
     answer = answer_text(message, site.config.answer_bytes)
     return _success(answer, site.config.greeting_message)
+
+
+def _ban(site: Site, error: str) -> dict[str, Any]:
+    """A ban's object with the site's own text (or its language's): the flag stays."""
+    ban = dict(BANS[error])
+    ban["msg"] = site.config.text(error, ban["msg"])
+    return ban

@@ -90,6 +90,8 @@ class Credentials:
     transport: Transport = "http"
     #: the plugin's release the page showed (its scripts' ``?ver=``); None when it did not say
     release: str | None = None
+    #: aipkit: the bot ids the page offered (named when a bot is refused); () unknown
+    page_bots: tuple[int, ...] = ()
 
     def fresh(self, now: float | None = None) -> bool:
         """True while the nonce and every clearance cookie are still good."""
@@ -119,7 +121,10 @@ class Credentials:
                 Cookie(**{k: v for k, v in c.items() if k in _COOKIE_FIELDS})
                 for c in known.pop("cookies", [])
             )
-            creds = cls(**known, cookies=cookies)
+            bots = known.pop("page_bots", ())
+            if not isinstance(bots, list | tuple) or not all(type(b) is int for b in bots):
+                raise ValueError("page_bots is not a list of bot ids")
+            creds = cls(**known, cookies=cookies, page_bots=tuple(bots))
             if (
                 creds.generation not in ("legacy", "aipkit")
                 or creds.source not in ("http", "browser")
@@ -196,4 +201,5 @@ def credentials_from(
         widget_type=widget.widget_type,
         session_id=new_session_id(widget.generation),
         release=widget.release,
+        page_bots=widget.page_bots,
     )

@@ -21,14 +21,18 @@ Tree::
     ├── SiteError
     │   ├── NoChatWidgetError
     │   ├── ProtocolError
+    │   │   └── BotUnavailableError
     │   └── SessionExpiredError
     ├── AccessError
     │   ├── BlockedError
+    │   │   └── AddressBannedError   (also MessageRejectedError)
     │   ├── ChallengeError
     │   └── RateLimitedError
     │       └── QuotaExceededError
     ├── MessageRejectedError
+    │   └── RequestRefusedError
     ├── UpstreamError
+    │   └── UpstreamBusyError
     ├── NetworkError
     ├── ProviderTimeoutError       (also TimeoutError)
     └── BrowserError
@@ -41,7 +45,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
     "AccessError",
+    "AddressBannedError",
     "BlockedError",
+    "BotUnavailableError",
     "BrowserError",
     "BrowserNotFoundError",
     "ChallengeError",
@@ -56,8 +62,10 @@ __all__ = [
     "ProviderTimeoutError",
     "QuotaExceededError",
     "RateLimitedError",
+    "RequestRefusedError",
     "SessionExpiredError",
     "SiteError",
+    "UpstreamBusyError",
     "UpstreamError",
     "redact_url",
 ]
@@ -126,6 +134,21 @@ class ProtocolError(SiteError):
     """A reply could not be understood (unexpected status, body or stream shape)."""
 
 
+class BotUnavailableError(ProtocolError):
+    """The page shows a bot the site will not let guests chat with.
+
+    aipkit answers ``Invalid chatbot specified.`` before the answer starts, e.g. for
+    a bot in draft status that a shortcode still shows. ``bot_id`` is the bot asked
+    for, ``page_bots`` the bots the page offers; pass another one (``bot_id=``).
+    A :class:`ProtocolError` for callers that caught that before.
+    """
+
+    def __init__(self, message: str, bot_id: int, page_bots: tuple[int, ...] = ()) -> None:
+        super().__init__(message)
+        self.bot_id = bot_id
+        self.page_bots = page_bots
+
+
 class SessionExpiredError(SiteError):
     """The site rejected the nonce even after one fresh one was fetched.
 
@@ -165,8 +188,38 @@ class MessageRejectedError(ProviderError):
     """The site refused this message: banned words, moderation, or a ban on this visitor."""
 
 
+class RequestRefusedError(MessageRejectedError):
+    """The site refused the request before answering, in words that do not say why.
+
+    The plugin's refusal texts are the site's own or translated, and most carry no
+    code: where neither the structure nor the words tell a ban from banned words or
+    guests not allowed, the message quotes the site's words. Check the chat in a
+    browser: the site shows the same words.
+    """
+
+
+class AddressBannedError(BlockedError, MessageRejectedError):
+    """The site bans the address this request came from (its banned-IP setting).
+
+    Another address helps: use a proxy (``proxy=``), or another network. Also a
+    :class:`MessageRejectedError`, the class this refusal had before.
+    """
+
+
 class UpstreamError(ProviderError):
     """The site's own AI backend failed while answering (``API Error: …``, ``[LIMITED]``)."""
+
+
+class UpstreamBusyError(UpstreamError):
+    """The site's AI backend is rate limited for a moment (the upstream's 429).
+
+    Not the site's guest quota: retry shortly. ``retry_after`` holds the seconds
+    the upstream asked to wait (``Please try again in 84ms``), if it said.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class NetworkError(ProviderError):

@@ -121,6 +121,8 @@ class Widget:
     referer_url: str
     #: the plugin's release, from the page's plugin scripts' ``?ver=``; None when unknown
     release: str | None = None
+    #: aipkit: every bot id the page offers, in page order (to name them in errors)
+    page_bots: tuple[int, ...] = ()
 
 
 def _rank(widget: Widget) -> int:
@@ -188,8 +190,9 @@ def parse_page(html: str | bytes, page_url: str) -> PageInfo:
         if soup is not None:
             candidates, widgets = _extract(soup, page_url)
             release = _release(soup) if widgets else None
-            if release is not None:
-                widgets = [replace(w, release=release) for w in widgets]
+            bots = tuple(dict.fromkeys(w.bot_id for w in widgets if w.generation == "aipkit"))
+            if release is not None or bots:
+                widgets = [replace(w, release=release, page_bots=bots) for w in widgets]
     if not widgets:
         found = (
             f"; found {candidates} such element(s), but none with a valid nonce and configuration"

@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from provider.protocols._common import (
-    NonceRejected,
     Session,
     chat_headers,
     check_not_page,
@@ -31,24 +30,15 @@ from provider.protocols._common import (
     reply_kind,
     texts,
 )
+from provider.protocols._refusal import NONCE_HINTS, aipkit_cache_error, aipkit_error
 from provider.sse import Event
 from scraper.credentials import Credentials
-from scraper.errors import (
-    AccessError,
-    BlockedError,
-    InvalidInputError,
-    MessageRejectedError,
-    ProtocolError,
-    QuotaExceededError,
-    UpstreamError,
-)
+
+__all__ = ["NONCE_HINTS", "AipkitStream", "cache_message", "chat", "error_from", "new_nonce"]
 
 log = logging.getLogger(__name__)
 
 _ALNUM = string.ascii_letters + string.digits
-
-#: Error texts that mean "get a fresh nonce", as the plugin's own page script reads them.
-NONCE_HINTS = ("security check", "nonce", "session has expired")
 
 
 async def cache_message(
@@ -83,16 +73,7 @@ async def cache_message(
     data = reply.get("data") if isinstance(reply, dict) else None
     code = data.get("code") if isinstance(data, dict) else None
     text = str(data.get("message", "")) if isinstance(data, dict) else ""
-    if code == "nonce_failure_cache_sse" or _mentions_nonce(text):
-        raise NonceRejected("the site rejected the nonce (it expired or the page was cached)")
-    if code == "empty_data_to_cache":
-        raise InvalidInputError("the site received an empty message: send some text")
-    if code == "cors_denied":
-        raise BlockedError(f"the site refuses this origin: {text[:200]!r}")
-    raise ProtocolError(
-        f"caching the message failed (HTTP {resp.status}, code {code!r}): "
-        "the plugin may have changed"
-    )
+    raise aipkit_cache_error(code, text, resp.status)
 
 
 def stream_params(creds: Credentials, cache_key: str) -> dict[str, str]:
@@ -125,7 +106,7 @@ async def chat(
     ) as resp:
         if reply_kind(resp) != "stream" or resp.status != 200:
             await check_not_page(resp, "opening the answer stream")
-        async for text in texts(resp.content.iter_any(), AipkitStream()):
+        async for text in texts(resp.content.iter_any(), AipkitStream(creds)):
             yield text
 
 
@@ -133,13 +114,17 @@ class AipkitStream:
     """Reads an aipkit event stream (see :class:`~provider.protocols._common.Interpreter`).
 
     ``error`` is final whether or not ``done`` follows (the plugin's upstream
-    failures end with no ``done``).
+    failures end with no ``done``). Whether ``message_start`` came before it says
+    what it is (:func:`~provider.protocols._refusal.aipkit_error`); ``creds``, when
+    given, name the bot in the errors.
     """
 
-    __slots__ = ("done",)
+    __slots__ = ("creds", "done", "started")
 
-    def __init__(self) -> None:
+    def __init__(self, creds: Credentials | None = None) -> None:
         self.done = False
+        self.started = False
+        self.creds = creds
 
     def on_event(self, event: Event) -> str | None:
         name = event.event
@@ -148,8 +133,10 @@ class AipkitStream:
             return delta if type(delta) is str and delta else None
         if name == "done":
             self.done = True
+        elif name == "message_start":
+            self.started = True
         elif name == "error":
-            raise error_from(str(_field(event.data, "error") or event.data))
+            raise aipkit_error(_payload(event.data), started=self.started, creds=self.creds)
         elif name == "warning":
             log.warning("the site flagged the answer: %s", str(_field(event.data, "error"))[:200])
         # message_start, status, openai_response_id, citations, … carry no text.
@@ -172,36 +159,18 @@ def _field(data: str, key: str) -> Any:
     return obj.get(key) if isinstance(obj, dict) else None
 
 
-def _mentions_nonce(text: str) -> bool:
-    low = text.lower()
-    return any(hint in low for hint in NONCE_HINTS)
+def _payload(data: str) -> Any:
+    """An error event's JSON, or its text when it is not JSON (read once per stream)."""
+    try:
+        return json.loads(data)
+    except ValueError:
+        return data
 
 
-def error_from(text: str) -> Exception:
-    """The project's error for an ``event: error`` text (several are configurable on the site)."""
-    short = text.strip()[:300]
-    low = short.lower()
-    if _mentions_nonce(short):
-        return NonceRejected("the site rejected the nonce (it expired or the page was cached)")
-    if "quota" in low or "limit" in low:
-        return QuotaExceededError(
-            f"the site's guest quota is used up: {short!r}; wait for the next period"
-        )
-    if "disabled for guests" in low:
-        return AccessError(f"the site allows no guest chats: {short!r}")
-    if "ip address has been blocked" in low or "blocked" in low:
-        return MessageRejectedError(f"the site bans this visitor's address: {short!r}")
-    if "prohibited" in low or "flagged" in low or "moderation" in low:
-        return MessageRejectedError(f"the site rejected the message: {short!r}; rephrase it")
-    if "cannot be empty" in low:
-        return InvalidInputError("the site received an empty message: send some text")
-    if low.startswith(("api error", "connection error")):
-        return UpstreamError(f"the site's AI backend failed: {short!r}; retry later")
-    if "cache" in low or "chatbot" in low or "conversation id" in low or "session id" in low:
-        return ProtocolError(
-            f"the site refused the request: {short!r}; the plugin may have changed"
-        )
-    return UpstreamError(f"the site reported an error: {short!r}")
+def error_from(text: str, *, started: bool = False) -> Exception:
+    """The project's error for an ``event: error`` text (kept for callers of 1.x of this
+    module; the stream reads the whole event with :func:`aipkit_error`)."""
+    return aipkit_error({"error": text}, started=started)
 
 
 async def new_nonce(client: Session, creds: Credentials, *, read_timeout: float) -> str | None:

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from provider.protocols._common import (
-    NonceRejected,
     Session,
     chat_headers,
     check_not_page,
@@ -25,23 +24,16 @@ from provider.protocols._common import (
     reply_kind,
     texts,
 )
+from provider.protocols._refusal import LEGACY_NONCE_FAILURES, backend_failure, legacy_error
 from provider.sse import Event
 from scraper.credentials import Credentials
-from scraper.errors import (
-    InvalidInputError,
-    MessageRejectedError,
-    ProtocolError,
-    QuotaExceededError,
-    UpstreamError,
-)
+from scraper.errors import ProtocolError, UpstreamError
 
 log = logging.getLogger(__name__)
 
 #: Every wording of "bad nonce" the plugin has used (1.8, 1.7, the oldest).
-NONCE_FAILURES = ("Nonce verification failed", "Invalid nonce", "Security check")
+NONCE_FAILURES = LEGACY_NONCE_FAILURES
 FINISH_REASONS = ("stop", "length")
-#: Words in the plugin's default texts for bans, banned words and moderation.
-REJECTION_HINTS = ("not allowed to access", "prohibited", "flagged", "inappropriate", "banned")
 
 
 def form(creds: Credentials, prompt: str) -> dict[str, str]:
@@ -153,10 +145,9 @@ class LegacyStream:
 
     def _raise_collected_error(self) -> None:
         if self.error_words is not None:
-            raise UpstreamError(
-                f"the site's AI backend failed: {''.join(self.error_words).strip()[:300]}; "
-                "retry later (the site's operator has to fix this if it persists)"
-            )
+            # The word events are the backend's failure by their shape; the words
+            # only say whether it is a rate limit (retry shortly) or not.
+            raise backend_failure("".join(self.error_words).strip())
 
 
 _decode = json.JSONDecoder().raw_decode
@@ -171,26 +162,8 @@ def _is_error(obj: dict[str, Any]) -> bool:
 
 
 def error_from(obj: dict[str, Any]) -> Exception:
-    """The project's error for one of the plugin's error objects."""
-    msg = str(obj.get("msg") or "").strip()
-    short = msg[:300]
-    if obj.get("tokenLimitReached"):
-        return QuotaExceededError(
-            f"the site's token limit for guests is reached: {short!r}; wait for the next period"
-        )
-    if obj.get("ipBanned"):
-        return MessageRejectedError(f"the site bans this visitor's address: {short!r}")
-    if obj.get("messageFlagged") or obj.get("modflag"):
-        return MessageRejectedError(f"the site rejected the message: {short!r}; rephrase it")
-    low = msg.lower()
-    if obj.get("status") == "error" and any(w in low for w in REJECTION_HINTS):
-        # Not streaming, the plugin drops the flags and sends only the (default) text.
-        return MessageRejectedError(f"the site rejected the message: {short!r}")
-    if any(msg.startswith(w) for w in NONCE_FAILURES):
-        return NonceRejected("the site rejected the nonce (it expired or the page was cached)")
-    if msg.startswith("It appears that nothing was inputted"):
-        return InvalidInputError("the site received an empty message: send some text")
-    return UpstreamError(f"the site reported an error: {short!r}")
+    """The project's error for one of the plugin's error objects (its flags first)."""
+    return legacy_error(obj)
 
 
 def answer_from_json(obj: Any) -> str:

@@ -84,10 +84,10 @@ async def test_bad_value_is_reported() -> None:
 
 
 async def test_release_implies_its_generation() -> None:
-    async with _sandbox("--release", "1.9") as proc:
+    async with _sandbox("--release", "1.9.0") as proc:
         assert proc.stdout is not None
         line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
-        assert "(legacy, release 1.9)" in line, line
+        assert "(legacy, release 1.9.0, class L4)" in line, line
         proc.send_signal(signal.SIGINT)
         await asyncio.wait_for(proc.wait(), 30)
     assert proc.returncode == 0
@@ -95,7 +95,7 @@ async def test_release_implies_its_generation() -> None:
 
 async def test_release_of_another_generation_is_refused() -> None:
     result = await procs.run_module(
-        "sandbox", "--generation", "aipkit", "--release", "1.9", "--port", "0", timeout=30
+        "sandbox", "--generation", "aipkit", "--release", "1.9.0", "--port", "0", timeout=30
     )
     assert result.code == 2
     assert "belongs to the legacy generation" in result.err

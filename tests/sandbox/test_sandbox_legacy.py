@@ -38,18 +38,31 @@ def chat_fields(site: sandbox.Site, message: str, **extra: str) -> dict[str, str
     }
 
 
+VOLATILE = ("id", "created", "system_fingerprint", "model")
+
+
 def without_volatile(chunk: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in chunk.items() if k not in ("id", "created", "system_fingerprint")}
+    return {k: v for k, v in chunk.items() if k not in VOLATILE}
 
 
-def assert_same_legacy_stream(ours: bytes, theirs: bytes) -> None:
+def as_older_upstream(chunk: dict[str, Any]) -> dict[str, Any]:
+    """A chunk as the first captures' upstream wrote it: no ``service_tier``, no ``refusal``
+    (the genuine OpenAI sends both: legacy-chat-stream-openai-chunks.http)."""
+    chunk = {k: v for k, v in chunk.items() if k != "service_tier"}
+    for choice in chunk.get("choices", []):
+        choice.get("delta", {}).pop("refusal", None)
+    return chunk
+
+
+def assert_same_legacy_stream(ours: bytes, theirs: bytes, older: bool = False) -> None:
     our_sse, our_tail = split_legacy(ours)
     their_sse, their_tail = split_legacy(theirs)
     our_events, their_events = sse_events(our_sse), sse_events(their_sse)
     assert [e.event for e in our_events] == [e.event for e in their_events]
     for ours_e, theirs_e in zip(our_events[:-1], their_events[:-1], strict=True):
-        assert shape(ours_e.json()) == shape(theirs_e.json())
-        assert without_volatile(ours_e.json()) == without_volatile(theirs_e.json())
+        mine = as_older_upstream(ours_e.json()) if older else ours_e.json()
+        assert shape(mine) == shape(theirs_e.json())
+        assert without_volatile(mine) == without_volatile(theirs_e.json())
     assert our_events[-1].data == their_events[-1].data == "[DONE]"
     assert list(our_tail) == list(their_tail)
     assert our_tail == their_tail
@@ -58,18 +71,36 @@ def assert_same_legacy_stream(ours: bytes, theirs: bytes) -> None:
     assert not ours.endswith(b"\n")
 
 
-@pytest.mark.parametrize("release", [None, "1.9.18"])  # 1.9 answers a good nonce as 1.8 does
+OPENAI_GREETING = (
+    "Converse as if you were an AI assistant. Answer the question as truthfully as possible "
+    'using the provided context. Tone: Friendly.\n, Current context: "AI Chat"'
+)
+
+
+@pytest.mark.parametrize("release", [None, "1.8.79"])
 async def test_post_stream_matches_capture(
     http: aiohttp.ClientSession, release: str | None
 ) -> None:
-    cap = capture("legacy-chat-stream.http")
-    async with sandbox.running(generation="legacy", release=release) as site:
-        reply = await fetch(
-            http, "POST", site.url + AJAX, data=chat_fields(site, "Hello legacy bot")
-        )
+    # The genuine 1.8.79 with OpenAI's full chunks: service_tier, refusal, greeting_message.
+    cap = capture("legacy-chat-stream-openai-chunks.http")
+    async with sandbox.running(
+        generation="legacy", release=release, greeting_message=OPENAI_GREETING
+    ) as site:
+        reply = await fetch(http, "POST", site.url + AJAX, data=chat_fields(site, "Hello"))
     assert reply.status == 200
     assert comparable_headers(reply.headers) == comparable_headers(cap.headers)
-    assert_same_legacy_stream(reply.body, cap.body)
+    # That upstream split the text elsewhere ("You ", "said: "): every event's shape,
+    # in order of kind (role chunk, text chunks, finish chunk), and the text agree.
+    ours, theirs = (sse_events(split_legacy(b)[0])[:-1] for b in (reply.body, cap.body))
+    for mine, genuine in ((ours[0], theirs[0]), (ours[1], theirs[1]), (ours[-1], theirs[-1])):
+        assert shape(mine.json()) == shape(genuine.json())
+        assert without_volatile(mine.json())["choices"][0].keys() == (
+            without_volatile(genuine.json())["choices"][0].keys()
+        )
+    assert {shape(e.json()) == shape(ours[1].json()) for e in ours[1:-1]} == {True}
+    text = "".join(e.json()["choices"][0]["delta"].get("content", "") for e in ours)
+    assert text == "You said: Hello"
+    assert split_legacy(reply.body)[1] == split_legacy(cap.body)[1]  # greeting_message too
 
 
 async def test_get_stream_matches_capture(http: aiohttp.ClientSession) -> None:
@@ -81,7 +112,7 @@ async def test_get_stream_matches_capture(http: aiohttp.ClientSession) -> None:
         reply = await fetch(http, "GET", site.url + AJAX, params=query)
         assert site.hits["admin-ajax:wpaicg_chat_shortcode_message"] == 1
     assert comparable_headers(reply.headers) == comparable_headers(cap.headers)
-    assert_same_legacy_stream(reply.body, cap.body)
+    assert_same_legacy_stream(reply.body, cap.body, older=True)
 
 
 async def test_widget_action_and_raw_bytes(http: aiohttp.ClientSession) -> None:
@@ -91,7 +122,7 @@ async def test_widget_action_and_raw_bytes(http: aiohttp.ClientSession) -> None:
         assert site.hits["admin-ajax:wpaicg_chatbox_message"] == 1
     events = sse_events(split_legacy(reply.body)[0])
     first = events[0].json()["choices"][0]
-    assert first["delta"] == {"role": "assistant", "content": ""}
+    assert first["delta"] == {"role": "assistant", "content": "", "refusal": None}
     text = "".join(e.json()["choices"][0]["delta"].get("content", "") for e in events[:-1])
     assert text == "You said: Hi there"
     assert events[-2].json()["choices"][0]["finish_reason"] == "stop"
@@ -138,7 +169,7 @@ async def test_non_streaming_matches_capture(http: aiohttp.ClientSession) -> Non
     assert reply.body == cap.body
 
 
-@pytest.mark.parametrize("release", [None, "1.8.79", "1.8.0"])
+@pytest.mark.parametrize("release", [None, "1.8.79", "1.8.84", "1.8.90"])
 async def test_bad_nonce_matches_capture(http: aiohttp.ClientSession, release: str | None) -> None:
     cap = capture("legacy-bad-nonce.http")
     async with sandbox.running(generation="legacy", release=release) as site:
@@ -152,7 +183,7 @@ async def test_bad_nonce_matches_capture(http: aiohttp.ClientSession, release: s
 # -- 1.9.0 through 2.2: WordPress's check_ajax_referer refuses the nonce ------------------
 
 
-@pytest.mark.parametrize("release", ["1.9", "1.9.0", "1.9.18", "2.2"])
+@pytest.mark.parametrize("release", ["1.8.91", "1.9.0", "1.9.18", "2.2"])
 @pytest.mark.parametrize("method", ["POST", "GET"])
 async def test_1_9_to_2_2_bad_nonce_matches_capture(
     http: aiohttp.ClientSession, release: str, method: str

@@ -256,9 +256,11 @@ async def test_plugin_scripts_and_styles_carry_the_release(
 @pytest.mark.parametrize(
     ("settings", "error"),
     [
-        ({"generation": "aipkit", "release": "1.9"}, "belongs to the legacy generation"),
+        ({"generation": "aipkit", "release": "1.9.0"}, "belongs to the legacy generation"),
+        ({"release": "2.3.50"}, "not in the plugin's history"),
         ({"generation": "legacy", "release": "2.4.71"}, "belongs to the aipkit generation"),
-        ({"release": "3.0"}, "only 1.x and 2.x"),
+        ({"release": "3.0"}, "not in the plugin's history"),
+        ({"release": "1.9.10"}, "not in the plugin's history"),
         ({"release": "1.9-beta"}, "expected a version"),
     ],
 )
