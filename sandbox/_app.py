@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from . import _aipkit, _legacy, _pages, _protection
+from . import _aipkit, _detect, _legacy, _pages, _protection
 from ._php import Superglobals, ajax_zero, on_prepare, php_response
 from ._site import SITE_KEY, Site
 
@@ -130,6 +130,7 @@ def make_app(site: Site) -> web.Application:
             web.route("*", "/wp-admin/admin-ajax.php", admin_ajax),
             web.get(_protection.SCRIPT_PATH, _protection.orchestrate_script),
             web.post("/cdn-cgi/challenge-platform/h/b/flow/ov1/{ray}", _protection.flow),
+            web.post(_detect.REPORT_PATH, _protection.report),
             web.route("*", "/{tail:.*}", not_found),
         ]
     )

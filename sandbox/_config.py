@@ -179,6 +179,10 @@ class SiteConfig:
     # --- bot protection in front of every path ----------------------------
     challenge: bool = False
     """Cloudflare-like JavaScript challenge (403 + ``cf-mitigated: challenge``)."""
+    protection: bool = False
+    """Bot detection (implies ``challenge``): the challenge page checks the browser for
+    automation (``sandbox._detect``) and refuses the clearance when any signal fires;
+    every page keeps watching and a report revokes the clearance. ``site.detections``."""
     hard_block: bool = False
     """Cloudflare 1020 "Access denied" on every path; a browser will not help."""
     rate_limit: bool = False

@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from . import _clearance
+from . import _clearance, _detect
 from ._php import cloudflare_response
 from ._site import SITE_KEY, PendingChallenge, Site
 
@@ -121,11 +121,18 @@ ORCHESTRATE_JS = """(function(){
   }
   var answer = new Function(src)();
   var body = "ray=" + encodeURIComponent(o.cRay) + "&answer=" + encodeURIComponent(answer);
-  fetch(o.cFlow, {method: "POST", credentials: "same-origin",
-                  headers: {"Content-Type": "application/x-www-form-urlencoded"}, body: body})
-    .then(function (r) {
+  // With bot detection on, what the page found goes with the answer.
+  var detect = window._cf_chl_detect ? window._cf_chl_detect() : Promise.resolve(null);
+  detect.then(function (found) {
+    if (found) body += "&signals=" + encodeURIComponent(JSON.stringify(found));
+    return fetch(o.cFlow, {method: "POST", credentials: "same-origin",
+                  headers: {"Content-Type": "application/x-www-form-urlencoded"}, body: body});
+  }).then(function (r) {
       if (r.ok) { location.replace(o.cUPMDTk); return; }
-      document.getElementById("challenge-error-text").textContent = "Verification failed.";
+      return r.json().then(function (j) {
+        if (j.detected) { location.replace(o.cUPMDTk); return; }  // a new challenge
+        document.getElementById("challenge-error-text").textContent = "Verification failed.";
+      });
     });
 })();
 """
@@ -150,7 +157,8 @@ def _challenge_page(request: web.Request, site: Site) -> web.Response:
     }
     # JSON is valid JS; escaping "<" and "/" keeps the path from closing the script.
     opt = json.dumps(options).replace("<", "\\u003c").replace("/", "\\/")
-    body = f"""<!DOCTYPE html><html lang="en-US"><head><title>Just a moment...</title>
+    detector = f"<script>{_detect.DETECT_JS}</script>" if site.config.protection else ""
+    body = f"""<!DOCTYPE html><html lang="en-US"><head>{detector}<title>Just a moment...</title>
 <meta http-equiv="Content-Type" content="text/html; charset=UTF-8">
 <meta http-equiv="X-UA-Compatible" content="IE=Edge">
 <meta name="robots" content="noindex,nofollow">
@@ -238,6 +246,8 @@ def tls_fingerprint(request: web.Request) -> str:
 
 
 def _cleared(request: web.Request, site: Site) -> bool:
+    if request.cookies.get("cf_clearance") in site.revoked:
+        return False
     return _clearance.is_valid(
         site.clearance_secret,
         request.cookies.get("cf_clearance"),
@@ -261,10 +271,45 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _rate_limited_page(request, config.retry_after)
     if request.path.startswith(CHALLENGE_PREFIX):
         return await handler(request)
-    if config.challenge and not _cleared(request, site):
+    if (config.challenge or config.protection) and not _cleared(request, site):
         site.hits["challenge"] += 1
         return _challenge_page(request, site)
-    return await handler(request)
+    response = await handler(request)
+    if config.protection:
+        _watch_page(response)
+    return response
+
+
+def _watch_page(response: web.StreamResponse) -> None:
+    """Bot detection goes on in every page of the site: the watch goes first in its head."""
+    if not isinstance(response, web.Response) or response.content_type != "text/html":
+        return
+    body = response.body
+    if not isinstance(body, bytes) or b"<head>" not in body:
+        return
+    script = f"<script>{_detect.PAGE_JS}</script>".encode()
+    response.body = body.replace(b"<head>", b"<head>" + script, 1)
+
+
+async def report(request: web.Request) -> web.StreamResponse:
+    """A page's watch found automation: record it and revoke the clearance it ran under."""
+    site = request.app[SITE_KEY]
+    try:
+        found = json.loads(await request.text())
+    except ValueError:
+        found = {}
+    fired = sorted(
+        {str(n) for n in found.get("fired", []) if str(n) in _detect.SIGNALS}
+        if isinstance(found, dict)
+        else set()
+    )
+    if fired:
+        site.hits["detected"] += 1
+        site.detections.append({"where": "page", "signals": fired})
+        clearance = request.cookies.get("cf_clearance")
+        if clearance:
+            site.revoked.add(clearance)
+    return cloudflare_response("", status=204, headers=_edge_headers(_ray(), "text/plain"))
 
 
 # --------------------------------------------------------------------------- endpoints
@@ -291,6 +336,16 @@ async def flow(request: web.Request) -> web.StreamResponse:
         return cloudflare_response(
             '{"success":false}', status=403, headers=_edge_headers(ray, "application/json")
         )
+    if site.config.protection:
+        fired = _detect.verdict(str(form.get("signals") or ""), request.headers)
+        if fired:  # the puzzle was solved, by an automated browser: no clearance
+            site.hits["detected"] += 1
+            site.detections.append({"where": "challenge", "signals": fired})
+            return cloudflare_response(
+                '{"success":false,"detected":true}',
+                status=403,
+                headers=_edge_headers(ray, "application/json"),
+            )
     site.hits["clearance"] += 1
     token = _clearance.issue(
         site.clearance_secret,

@@ -10,6 +10,7 @@ import weakref
 from collections import Counter, deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -75,6 +76,10 @@ class Site:
         self.store = AipkitStore()
         self.clearance_secret = secrets.token_bytes(32)
         self.challenges: dict[str, PendingChallenge] = {}
+        #: protection: what the detector found, ``{"where": "challenge"|"page", "signals": [...]}``
+        self.detections: list[dict[str, Any]] = []
+        #: clearances a page's detector reported automation under: refused from then on
+        self.revoked: set[str] = set()
         # Set when the server shuts down: stalled streams wait on it instead of forever.
         self.closing = asyncio.Event()
 

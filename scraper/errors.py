@@ -44,10 +44,12 @@ from __future__ import annotations
 from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
+    "DETECTED_ADVICE",
     "AccessError",
     "AddressBannedError",
     "BlockedError",
     "BotUnavailableError",
+    "BotDetectedError",
     "BrowserError",
     "BrowserNotFoundError",
     "ChallengeError",
@@ -170,6 +172,24 @@ class BlockedError(AccessError):
 
 class ChallengeError(AccessError):
     """A bot-protection challenge was met and could not be passed."""
+
+
+class BotDetectedError(ChallengeError):
+    """The site's bot protection refused the automated browser after it ran.
+
+    The browser passed no clearance: the challenge came back, or a block page
+    appeared, once headless Chromium had run the challenge. Plain HTTP cannot
+    help either. Ways out: a proxy with another address, a ``cf_clearance``
+    cookie from your own browser imported with ``python -m provider.refresh
+    --import``, or a visible browser (``PROVIDER_HEADFUL=1``).
+    """
+
+
+#: The ways out of :class:`BotDetectedError`, said in its every message.
+DETECTED_ADVICE = (
+    "use a proxy with another address, import a cf_clearance cookie from your own browser "
+    "(python -m provider.refresh --import), or run a visible browser (PROVIDER_HEADFUL=1)"
+)
 
 
 class RateLimitedError(AccessError):

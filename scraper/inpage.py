@@ -9,15 +9,16 @@ aiohttp's request API the protocols use (``post``/``get`` returning a reply with
 requests and reply parsing are written once (:mod:`provider.protocols`) and
 only the carrier differs.
 
-How a request runs: ``fetch`` in the page, with an ``AbortController`` kept per
-request; its body is read with a ``ReadableStream`` reader and every read is
-pushed to Python through a binding (``page.expose_binding``) as it arrives —
-no polling, one hop per network read. A bounded queue per request gives
-backpressure: the page awaits each read it pushes, and a push into a full
-queue is acknowledged only once there is room, so a slow caller slows the
-page's reads instead of piling the answer up in memory. Leaving the reply early (an
-error, the caller cancelling, the answer complete before the body ended)
-aborts the request in the page, which closes its connection to the site.
+How a request runs: ``fetch`` in an isolated world of the page (a world of its
+own, made with the DevTools protocol's ``Page.createIsolatedWorld``: the page's
+origin, cookies and connections, but none of its globals, so no page script sees
+our calls or any name of ours), with an ``AbortController`` kept per request.
+The body is pulled: each read from Python is one ``reader.read()`` in the page,
+awaited there and returned by value (``Runtime.evaluate`` with
+``awaitPromise``, which needs no ``Runtime.enable``). A pull model is its own
+backpressure: the page reads only as fast as the caller asks. Leaving the reply
+early (an error, the caller cancelling, the answer complete before the body
+ended) aborts the request in the page, which closes its connection to the site.
 
 Playwright is not imported here: the page comes from :mod:`scraper.browser`.
 """
@@ -27,7 +28,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
+import weakref
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -39,18 +42,15 @@ if TYPE_CHECKING:
     from multidict import CIMultiDictProxy
     from playwright.async_api import Page as PlaywrightPage
 
-__all__ = ["BINDING", "PageSession", "Requests"]
+__all__ = ["PageSession", "Requests"]
 
 log = logging.getLogger(__name__)
 
-#: The page-side name of the binding every read is pushed through.
-BINDING = "__providerPush"
-
-#: Reads queued per request before the page waits (backpressure).
-QUEUE_READS = 64
-
 #: Seconds an abort in the page may take before we stop waiting for it.
 ABORT_TIMEOUT = 2.0
+
+#: Seconds making the isolated world may take (two DevTools calls on a loaded page).
+WORLD_TIMEOUT = 10.0
 
 #: Headers a page's fetch may not set (the browser sends its own): the
 #: User-Agent, Origin and Referer are the page's, which is the point.
@@ -58,107 +58,160 @@ _BROWSER_OWNED = frozenset(
     {"user-agent", "origin", "referer", "cookie", "host", "connection", "content-length"}
 )
 
-#: Starts one request and returns at once; the reads come through the binding.
-_FETCH_JS = """([id, url, method, body, headers, redirect]) => {
-  const aborts = (window.__providerAborts = window.__providerAborts || new Map());
-  const push = window.BINDING;
-  const ctl = new AbortController();
-  aborts.set(id, ctl);
-  (async () => {
+#: The isolated world's side: start a request, pull its head or its next read, abort it.
+#: State lives on the world's own global object, which the page cannot see.
+_WORLD_JS = """(() => {
+  const open = (globalThis.__open = new Map());
+  globalThis.__start = (id, url, method, body, headers, redirect) => {
+    const ctl = new AbortController();
+    const init = {method, headers, credentials: "include", redirect, cache: "no-store",
+                  signal: ctl.signal};
+    if (body !== null) init.body = new URLSearchParams(body);
+    const entry = {ctl, reader: null, text: new TextDecoder(), reply: fetch(url, init)};
+    entry.reply.catch(() => {});  // read (and reported) by the first pull
+    open.set(id, entry);
+    return true;
+  };
+  globalThis.__pull = async (id) => {
+    const entry = open.get(id);
+    if (!entry) return {kind: "error", name: "AbortError", message: "no such request"};
     try {
-      const init = {method, headers, credentials: "include", redirect, cache: "no-store",
-                    signal: ctl.signal};
-      if (body !== null) init.body = new URLSearchParams(body);
-      const r = await fetch(url, init);
-      // Not awaited: the body's first read need not wait for Python's acknowledgement.
-      push(id, "head", {status: r.status, url: r.url, headers: [...r.headers]});
-      if (r.body) {
-        const reader = r.body.getReader();
-        const text = new TextDecoder();
-        for (;;) {
-          const {done, value} = await reader.read();
-          if (done) break;
-          const piece = text.decode(value, {stream: true});
-          if (piece) await push(id, "data", piece);
-        }
-        const tail = text.decode();
-        if (tail) await push(id, "data", tail);
+      if (!entry.reader) {
+        const r = await entry.reply;
+        entry.reader = r.body ? r.body.getReader() : null;
+        if (!entry.reader) entry.reader = {read: async () => ({done: true})};
+        return {kind: "head", status: r.status, url: r.url, headers: [...r.headers]};
       }
-      await push(id, "end", null);
+      for (;;) {
+        const {done, value} = await entry.reader.read();
+        if (done) {
+          open.delete(id);
+          const tail = entry.text.decode();
+          return tail ? {kind: "data", data: tail, last: true} : {kind: "end"};
+        }
+        const piece = entry.text.decode(value, {stream: true});
+        if (piece) return {kind: "data", data: piece};
+      }
     } catch (e) {
+      open.delete(id);
       const name = (e && e.name) || "Error";
-      if (!ctl.signal.aborted)  // not our own abort: Python is waiting to hear of it
-        await push(id, "error", {name, message: String((e && e.message) || e)}).catch(() => {});
-    } finally {
-      aborts.delete(id);
+      return {kind: "error", name, message: String((e && e.message) || e)};
     }
-  })();
+  };
+  globalThis.__abort = (id) => {
+    const entry = open.get(id);
+    open.delete(id);
+    if (entry) entry.ctl.abort();
+    return Boolean(entry);
+  };
   return true;
-}""".replace("BINDING", BINDING)
-
-_ABORT_JS = """(id) => {
-  const ctl = window.__providerAborts && window.__providerAborts.get(id);
-  if (ctl) ctl.abort();
-  return Boolean(ctl);
-}"""
+})()"""
 
 _ids = itertools.count(1)
 
 
 class Requests:
-    """The open requests of one browser's pages, fed by the binding installed in its context.
+    """The open requests of one browser's pages.
 
-    ``push`` is the binding's handler: it routes each read to its request's
-    queue. A browser that crashes or closes fails every open request at once
-    (instead of each waiting out its timeout), and every later one.
+    A browser that crashes or closes fails every open request at once (instead
+    of each waiting out its timeout), and every later one.
     """
 
     def __init__(self) -> None:
-        self._queues: dict[int, asyncio.Queue[tuple[str, Any]]] = {}
+        self._gone: dict[int, asyncio.Future[None]] = {}
         self.failure: BrowserError | None = None
-        #: requests started in this page, for the health report and tests
+        #: requests started in this browser, for the health report and tests
         self.started = 0
 
-    def push(
-        self, _source: object, request_id: int, kind: str, payload: Any
-    ) -> Coroutine[Any, Any, None] | None:
-        # Synchronous while the queue has room: Playwright runs binding calls in the
-        # order the page made them, and a handler that never suspends before queueing
-        # keeps that order (the page awaits every read it pushes, so a full queue —
-        # a slow caller — holds the page's next read back until there is room).
-        queue = self._queues.get(request_id)
-        if queue is None:
-            return None
-        if queue.full():
-            return queue.put((kind, payload))
-        queue.put_nowait((kind, payload))
-        return None
-
-    def open(self) -> tuple[int, asyncio.Queue[tuple[str, Any]]]:
+    def open(self) -> tuple[int, asyncio.Future[None]]:
         if self.failure is not None:
             raise BrowserError(str(self.failure))  # a new one each time: no shared traceback
         request_id = next(_ids)
-        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(QUEUE_READS)
-        self._queues[request_id] = queue
+        gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._gone[request_id] = gone
         self.started += 1
-        return request_id, queue
+        return request_id, gone
 
     def close(self, request_id: int) -> None:
-        queue = self._queues.pop(request_id, None)
-        while queue is not None and not queue.empty():
-            queue.get_nowait()  # frees a push waiting on a full queue
+        self._gone.pop(request_id, None)
 
     def fail_all(self, exc: BrowserError) -> None:
         """The page is gone: every open request ends with ``exc``, and so does every new one."""
         self.failure = exc
-        for queue in self._queues.values():
-            while not queue.empty():
-                queue.get_nowait()
-            queue.put_nowait(("gone", None))
+        for gone in self._gone.values():
+            if not gone.done():
+                gone.set_result(None)
 
     @property
     def open_count(self) -> int:
-        return len(self._queues)
+        return len(self._gone)
+
+
+class _World:
+    """An isolated world in a page's main frame, and the DevTools session that made it.
+
+    Made on first use; made again when the page's document changed (a world
+    belongs to one document).
+    """
+
+    def __init__(self, page: PlaywrightPage) -> None:
+        self._page = page
+        self._session: Any = None
+        self._context_id: int | None = None
+        self._making: asyncio.Lock = asyncio.Lock()
+
+    async def _ensure(self) -> tuple[Any, int]:
+        async with self._making:
+            if self._session is None:
+                self._session = await self._page.context.new_cdp_session(self._page)
+            if self._context_id is None:
+                tree = await self._session.send("Page.getFrameTree")
+                made = await self._session.send(
+                    "Page.createIsolatedWorld",
+                    {"frameId": tree["frameTree"]["frame"]["id"], "worldName": "provider"},
+                )
+                context_id = int(made["executionContextId"])
+                await self._evaluate(self._session, context_id, _WORLD_JS)
+                self._context_id = context_id
+            return self._session, self._context_id
+
+    async def call(self, function: str, *args: Any) -> Any:
+        """``function(*args)`` in the world, awaited there; its JSON value."""
+        session, context_id = await asyncio.wait_for(self._ensure(), WORLD_TIMEOUT)
+        expression = f"globalThis.{function}(...{json.dumps(list(args))})"
+        try:
+            return await self._evaluate(session, context_id, expression)
+        except _WorldGone:
+            self._context_id = None  # a new document: make the world again, once
+            session, context_id = await asyncio.wait_for(self._ensure(), WORLD_TIMEOUT)
+            return await self._evaluate(session, context_id, expression)
+
+    @staticmethod
+    async def _evaluate(session: Any, context_id: int, expression: str) -> Any:
+        try:
+            reply = await session.send(
+                "Runtime.evaluate",
+                {
+                    "expression": expression,
+                    "contextId": context_id,
+                    "awaitPromise": True,
+                    "returnByValue": True,
+                },
+            )
+        except Exception as exc:  # the driver's error: the context or the page is gone
+            if "context" in str(exc).lower():
+                raise _WorldGone from None
+            raise
+        if "exceptionDetails" in reply:
+            raise BrowserError(
+                "the browser transport's script failed in the page: "
+                f"{str(reply['exceptionDetails'].get('text', ''))[:200]}; retry"
+            )
+        return reply.get("result", {}).get("value")
+
+
+class _WorldGone(Exception):
+    """The world's document was replaced."""
 
 
 class PageSession:
@@ -173,6 +226,7 @@ class PageSession:
         self._page = page
         self._requests = requests
         self._site = site
+        self._world = _world(page)
 
     def post(
         self,
@@ -226,26 +280,29 @@ class _Exchange:
 
     async def __aenter__(self) -> PageReply:
         requests = self._session._requests
-        request_id, queue = requests.open()
+        request_id, gone = requests.open()
         self._id = request_id
         what = f"the browser's request to {redact_url(self._url)}"
+        world = self._session._world
         args = [request_id, self._url, self._method, self._form, self._headers, self._redirect]
         try:
             try:
-                await self._session._page.evaluate(_FETCH_JS, args)
-            except Exception as exc:  # Playwright's error: the page or browser is gone
+                await _pulled(world.call("__start", *args), gone, None, what)
+            except BrowserError:
+                raise
+            except Exception as exc:  # the driver's error: the page or browser is gone
                 raise BrowserError(
                     f"{what} could not start: the browser page is gone "
                     f"({type(exc).__name__}); retry (a new browser is started)"
                 ) from None
-            kind, head = await _next(queue, self._gap, what)
+            head = await _pull(world, request_id, gone, self._gap, what)
         except BaseException:
             await self._abort()
             raise
-        if kind != "head":
+        if head.get("kind") != "head":
             await self._abort()
-            raise _failure(kind, head, what, started=False)
-        self._reply = PageReply(head, queue, self._gap, what)
+            raise _failure(head, what, started=False)
+        self._reply = PageReply(head, world, request_id, gone, self._gap, what)
         return self._reply
 
     async def __aexit__(self, *_: object) -> None:
@@ -261,11 +318,11 @@ class _Exchange:
             return
         request_id, self._id = self._id, None
         self._session._requests.close(request_id)
-        page = self._session._page
+        world = self._session._world
 
         async def abort() -> None:
             try:
-                await asyncio.wait_for(page.evaluate(_ABORT_JS, request_id), ABORT_TIMEOUT)
+                await asyncio.wait_for(world.call("__abort", request_id), ABORT_TIMEOUT)
             except Exception as exc:  # a closed page has nothing left to abort
                 log.debug("aborting an in-page request: %s", type(exc).__name__)
 
@@ -285,7 +342,9 @@ class PageReply:
     def __init__(
         self,
         head: Mapping[str, Any],
-        queue: asyncio.Queue[tuple[str, Any]],
+        world: _World,
+        request_id: int,
+        gone: asyncio.Future[None],
         gap: float | None,
         what: str,
     ) -> None:
@@ -298,20 +357,24 @@ class PageReply:
         )
         self.content = self
         self.ended = False
-        self._queue = queue
+        self._world = world
+        self._id = request_id
+        self._gone = gone
         self._gap = gap
         self._what = what
 
     async def iter_any(self) -> AsyncIterator[bytes]:
-        """Each read of the page's stream reader, as it arrives."""
+        """Each read of the page's stream reader, as the caller asks for it."""
         while not self.ended:
-            kind, payload = await _next(self._queue, self._gap, self._what)
+            read = await _pull(self._world, self._id, self._gone, self._gap, self._what)
+            kind = read.get("kind")
             if kind == "data":
-                yield str(payload).encode()
+                self.ended = bool(read.get("last"))
+                yield str(read.get("data", "")).encode()
             elif kind == "end":
                 self.ended = True
             else:
-                raise _failure(kind, payload, self._what, started=True)
+                raise _failure(read, self._what, started=True)
 
     async def iter_chunked(self, n: int) -> AsyncIterator[bytes]:
         async for read in self.iter_any():
@@ -319,27 +382,51 @@ class PageReply:
                 yield read[start : start + n]
 
 
-async def _next(
-    queue: asyncio.Queue[tuple[str, Any]], gap: float | None, what: str
-) -> tuple[str, Any]:
+#: One world per page, shared by its sessions (a page holds one isolated world of ours).
+_worlds: weakref.WeakKeyDictionary[Any, _World] = weakref.WeakKeyDictionary()
+
+
+def _world(page: PlaywrightPage) -> _World:
+    world = _worlds.get(page)
+    if world is None:
+        world = _worlds[page] = _World(page)
+    return world
+
+
+async def _pull(
+    world: _World, request_id: int, gone: asyncio.Future[None], gap: float | None, what: str
+) -> Mapping[str, Any]:
+    read = await _pulled(world.call("__pull", request_id), gone, gap, what)
+    return read if isinstance(read, Mapping) else {"kind": "error", "name": "Error"}
+
+
+async def _pulled(
+    call: Coroutine[Any, Any, Any], gone: asyncio.Future[None], gap: float | None, what: str
+) -> Any:
+    """``call``'s value, or the page's loss, or a timeout after ``gap`` seconds."""
+    task = asyncio.ensure_future(call)
     try:
-        async with asyncio.timeout(gap):
-            return await queue.get()
-    except TimeoutError:
-        raise ProviderTimeoutError(
-            f"{what}: the site sent nothing within the timeout ({gap:g} s); "
-            "retry or raise the timeout"
-        ) from None
+        done, _ = await asyncio.wait({task, gone}, timeout=gap, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        task.cancel()
+        raise
+    if task in done:
+        return task.result()
+    task.cancel()
+    if gone.done():
+        raise _failure({"kind": "gone"}, what, started=True)
+    raise ProviderTimeoutError(
+        f"{what}: the site sent nothing within the timeout ({gap:g} s); retry or raise the timeout"
+    )
 
 
-def _failure(kind: str, payload: Any, what: str, *, started: bool) -> Exception:
-    if kind == "gone":
+def _failure(read: Mapping[str, Any], what: str, *, started: bool) -> Exception:
+    if read.get("kind") == "gone":
         return BrowserError(
             f"{what} failed: the browser page closed or crashed; retry (a new browser is started)"
         )
-    detail = payload if isinstance(payload, Mapping) else {}
-    name = str(detail.get("name", "Error"))[:40]
-    message = str(detail.get("message", ""))[:200]
+    name = str(read.get("name", "Error"))[:40]
+    message = str(read.get("message", ""))[:200]
     if started:
         return NetworkError(
             f"{what}: the connection broke in the middle of the answer ({name}: {message}); "

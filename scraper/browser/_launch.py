@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes.util
+import functools
 import logging
+import os
+import re
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from scraper.browser._driver import api
 from scraper.errors import ConfigurationError
 from scraper.http import Proxy
 
@@ -15,7 +21,7 @@ if TYPE_CHECKING:  # types only: the runtime import stays inside the functions
     from playwright.async_api import Browser, Playwright
 
 
-__all__ = ["LAUNCH_ARGS"]
+__all__ = ["LANGUAGE", "LAUNCH_ARGS", "has_real_gl"]
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +34,32 @@ LAUNCH_ARGS = (
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    # What a challenge page reads as automation (PROTOCOL.md, "What a challenge page
+    # looks at"), each fixed by the browser's own setting rather than a patched value:
+    # navigator.webdriver is true under the driver's --remote-debugging-pipe unless
+    # this Blink feature is off.
+    "--disable-blink-features=AutomationControlled",
+    # A desktop's window and screen. Headless draws no browser UI, yet with the window
+    # sized (and no viewport emulation, see _context_options) the page sees
+    # outerHeight > innerHeight and a screen larger than the viewport, not 800x600.
+    "--window-size=1920,1080",
+    "--screen-info={1920x1080}",
 )
+
+#: The browser's language: --lang reaches navigator.languages, Accept-Language and
+#: workers alike (a context's ``locale`` does not reach workers under either driver).
+LANGUAGE = "en-US"
+
+#: A real renderer (Mesa's llvmpipe through EGL) instead of SwiftShader, the software
+#: rasteriser only headless hosts show; in the page and in workers alike.
+_GL_ARGS = ("--use-gl=angle", "--use-angle=gl-egl", "--ignore-gpu-blocklist")
+
+#: The OS part of Chrome's reduced User-Agent, per platform.
+_UA_PLATFORM = {
+    "linux": "X11; Linux x86_64",
+    "darwin": "Macintosh; Intel Mac OS X 10_15_7",
+    "win32": "Windows NT 10.0; Win64; x64",
+}
 
 
 #: Seconds a close (browser or driver) may take before we stop waiting for it;
@@ -36,8 +67,75 @@ LAUNCH_ARGS = (
 _CLOSE_TIMEOUT = 5.0
 
 
+@functools.cache
+def has_real_gl() -> bool:
+    """Whether Mesa's EGL is installed, so WebGL can run on llvmpipe instead of SwiftShader."""
+    return sys.platform != "linux" or ctypes.util.find_library("EGL_mesa") is not None
+
+
+def user_agent_for(major: str | int) -> str:
+    """Chrome's own (reduced) User-Agent for a major version: what a person's browser sends."""
+    os_part = _UA_PLATFORM.get(sys.platform, _UA_PLATFORM["linux"])
+    return (
+        f"Mozilla/5.0 ({os_part}) AppleWebKit/537.36 (KHTML, like Gecko) "
+        f"Chrome/{major}.0.0.0 Safari/537.36"
+    )
+
+
+_versions: dict[str, str | None] = {}
+
+
+async def _major_version(executable: str | None) -> str | None:
+    """The Chromium's major version, from ``--version`` (about 50 ms, once per process)."""
+    if executable is None:
+        return None  # Playwright's own build: its version comes from the driver after launch
+    if executable not in _versions:
+        found: str | None = None
+        try:
+            process = await asyncio.create_subprocess_exec(
+                executable,
+                "--version",
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            try:
+                out, _ = await asyncio.wait_for(process.communicate(), _CLOSE_TIMEOUT)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+                out = b""
+            match = re.search(rb"\b(\d{2,4})\.\d+\.\d+\.\d+", out)
+            found = match.group(1).decode() if match else None
+        except OSError:
+            found = None
+        _versions[executable] = found
+    return _versions[executable]
+
+
+async def _identity_args(
+    executable: str | None, user_agent: str | None
+) -> tuple[list[str], str | None]:
+    """Launch flags for the User-Agent, the language and WebGL, and the UA they set.
+
+    The UA is the browser's own with ``HeadlessChrome`` read as ``Chrome`` (or the
+    one a stored clearance was earned with), set by flag so the page, its workers,
+    the HTTP header and the client hints all carry the same one.
+    """
+    args = [f"--lang={LANGUAGE}"]
+    if has_real_gl():
+        args.extend(_GL_ARGS)
+    if user_agent is None:
+        major = await _major_version(executable)
+        user_agent = user_agent_for(major) if major else None
+    if user_agent is not None:
+        args.append(f"--user-agent={user_agent}")
+    return args, user_agent
+
+
 def _launch_options(executable: str | None, proxy: Proxy | None) -> dict[str, Any]:
-    options: dict[str, Any] = {"headless": True, "args": list(LAUNCH_ARGS)}
+    # PROVIDER_HEADFUL=1: a visible window, for a site whose protection refuses headless.
+    headful = os.environ.get("PROVIDER_HEADFUL", "").strip() not in ("", "0")
+    options: dict[str, Any] = {"headless": not headful, "args": list(LAUNCH_ARGS)}
     if executable is not None:
         options["executable_path"] = executable
     if proxy is None:
@@ -68,9 +166,7 @@ def _launch_options(executable: str | None, proxy: Proxy | None) -> dict[str, An
 async def _playwright() -> AsyncIterator[Playwright]:
     """``async with async_playwright()``, with the driver's start and stop shielded
     from cancellation so a cancelled call never leaves the driver (or its browser) running."""
-    from playwright.async_api import async_playwright
-
-    manager = async_playwright()
+    manager = api().async_playwright()
 
     async def stop(_: object = None) -> None:
         await _stop_driver(manager)
@@ -182,21 +278,15 @@ async def _close_browser(browser: Browser) -> None:
     await asyncio.wait_for(browser.close(), _CLOSE_TIMEOUT)
 
 
-async def _context_options(browser: Browser) -> dict[str, Any]:
-    """Announce the browser as ``Chrome``, not ``HeadlessChrome``: the latter is a
-    bot flag. The page then reports that same UA, which is what we hand back
-    (the clearance is bound to it), so both sides stay consistent."""
-    options: dict[str, Any] = {"locale": "en-US"}
-    try:
-        session = await browser.new_browser_cdp_session()
-        try:
-            version = await session.send("Browser.getVersion")
-        finally:
-            await session.detach()
-    except Exception as exc:  # no CDP (not Chromium): keep the browser's own UA
-        log.debug("could not read the browser's User-Agent: %s", type(exc).__name__)
-        return options
-    user_agent = str(version.get("userAgent", ""))
-    if "HeadlessChrome/" in user_agent:
-        options["user_agent"] = user_agent.replace("HeadlessChrome/", "Chrome/")
-    return options
+async def _context_options(browser: Browser, user_agent: str | None) -> tuple[dict[str, Any], str]:
+    """The context: no viewport emulation (the window's own size, see LAUNCH_ARGS), and the
+    User-Agent the launch set, returned too since the clearance is bound to it.
+
+    Only when the launch could not set one (Playwright's own Chromium, whose version
+    is known after the launch) is it set here, from ``browser.version``.
+    """
+    options: dict[str, Any] = {"no_viewport": True}
+    if user_agent is None:
+        user_agent = user_agent_for(browser.version.split(".")[0])
+        options["user_agent"] = user_agent
+    return options, user_agent

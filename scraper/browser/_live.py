@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scraper.browser._chromium import find_chromium
+from scraper.browser._driver import api
 from scraper.browser._launch import (
     _close_browser,
     _context_options,
+    _identity_args,
     _launch_options,
     _shielded,
     _start,
@@ -80,6 +82,7 @@ class LivePage:
         self._retired: list[PlaywrightPage] = []
         self._reloading: asyncio.Lock | None = None
         self._home: Path | None = None
+        self._user_agent = ""
         self.opened_at = time.monotonic()
 
     @classmethod
@@ -105,6 +108,8 @@ class LivePage:
         """
         executable = find_chromium()
         options = _launch_options(executable, proxy)
+        identity, user_agent = await _identity_args(executable, user_agent)
+        options["args"].extend(identity)
         names = {c.name for c in caller_cookies}
         given = [c for c in cookies if c.name not in names] + list(caller_cookies)
         live = cls(site, url, proxy, given, caller_cookies, bot_id)
@@ -193,12 +198,9 @@ class LivePage:
         user_agent: str | None,
         progress: _Progress,
     ) -> None:
-        from playwright.async_api import async_playwright
-
         from scraper.errors import BrowserError
-        from scraper.inpage import BINDING
 
-        manager = async_playwright()
+        manager = api().async_playwright()
 
         async def stop(_: object = None) -> None:
             await _stop_driver(manager)
@@ -216,14 +218,9 @@ class LivePage:
             "disconnected",
             lambda _: requests.fail_all(BrowserError("the browser transport's Chromium exited")),
         )
-        context_options = (
-            {"locale": "en-US", "user_agent": user_agent}
-            if user_agent
-            else await _context_options(browser)
-        )
+        context_options, self._user_agent = await _context_options(browser, user_agent)
         self._context = await browser.new_context(**context_options)
         await self._context.add_cookies(_to_playwright_cookies(self._cookies, self.site))
-        await self._context.expose_binding(BINDING, requests.push)
 
     async def _load(self, deadline: Deadline, progress: _Progress) -> None:
         from dataclasses import replace
@@ -247,6 +244,7 @@ class LivePage:
             deadline,
             self._callers,
             self._bot_id,
+            self._user_agent,
             progress,
         )
         old, self._page = self._page, page

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import re
 import shutil
 import time
 from collections.abc import Sequence
@@ -11,13 +13,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scraper.browser._chromium import find_chromium
+from scraper.browser._driver import api, driver_name
 from scraper.browser._launch import (
     _close_browser,
     _context_options,
+    _identity_args,
     _launch_options,
     _playwright,
     _shielded,
     _start,
+    has_real_gl,
 )
 from scraper.browser._translate import (
     _from_playwright_cookies,
@@ -28,7 +33,14 @@ from scraper.browser._translate import (
 )
 from scraper.browser._trust import _trust_home
 from scraper.credentials import Cookie, Credentials, credentials_from
-from scraper.errors import BlockedError, ChallengeError, RateLimitedError, redact_url
+from scraper.errors import (
+    DETECTED_ADVICE,
+    BlockedError,
+    BotDetectedError,
+    ChallengeError,
+    RateLimitedError,
+    redact_url,
+)
 from scraper.http import Deadline, Proxy
 from scraper.page import read_widget
 
@@ -48,26 +60,65 @@ WIDGET_SELECTOR = (
     ".aipkit_chat_container[data-config], .aipkit_popup_wrapper[data-config]"
 )
 
-#: What the page shows, checked in the page on every animation frame (so no
-#: sleep on our side): the widget, a rate limit (Cloudflare 1015), a hard block
-#: (a browser does not help), or ``false`` while a challenge or a half-loaded
-#: page is up.
-_PAGE_STATE_JS = """(selector) => {
-  if (document.querySelector(selector)) return "widget";
-  const title = (document.title || "").trim();
-  const codeEl = document.querySelector(".cf-error-code");
-  const code = codeEl ? (codeEl.textContent || "").trim() : "";
-  const text = document.body ? (document.body.textContent || "").slice(0, 20000) : "";
-  if (code === "1015" || /\\berror\\s*(code:?\\s*)?1015\\b/i.test(text))
-    return "ratelimited: Cloudflare error 1015";
-  if (title === "Access denied" || title.startsWith("Access denied |") ||
-      title.startsWith("Attention Required! | Cloudflare"))
-    return "blocked: " + title;
-  if (code) return "blocked: Cloudflare error " + code;
-  const found = /error code:?\\s*(1020|1006|1007|1008|1009)\\b/i.exec(text);
-  if (found) return "blocked: error code " + found[1];
-  return false;
-}"""
+#: What ends the wait for the page, matched by Playwright's selector engine in its
+#: isolated world (never in the page's own, where a page script would see our calls):
+#: the widget, or the marks of a block or rate-limit page. The page is then told
+#: apart in Python (:func:`_page_state`).
+_SETTLED_SELECTOR = ", ".join(
+    (
+        WIDGET_SELECTOR,
+        ".cf-error-code",
+        "#cf-error-details",
+        r':text-matches("error\\s*(code:?\\s*)?10(0[5-9]|1[025]|20)\\b", "i")',
+        r'h1:text-matches("^\\s*(access denied|you are being rate limited)\\s*$", "i")',
+    )
+)
+
+_BLOCK_CODE = re.compile(r"error code:?\s*(1005|1006|1007|1008|1009|1010|1012|1020)\b", re.I)
+_RATE_LIMIT = re.compile(r"\berror\s*(code:?\s*)?1015\b|you are being rate limited", re.I)
+
+
+def _page_state(title: str, code: str, text: str) -> str:
+    """``ratelimited: …`` or ``blocked: …`` for a page that is not the widget."""
+    title, code = title.strip(), code.strip()
+    if code == "1015" or _RATE_LIMIT.search(text):
+        return "ratelimited: Cloudflare error 1015"
+    if title.startswith(("Access denied", "Attention Required! | Cloudflare")):
+        return "blocked: " + title
+    if code:
+        return "blocked: Cloudflare error " + code
+    found = _BLOCK_CODE.search(text)
+    return (
+        f"blocked: error code {found.group(1)}"
+        if found
+        else "blocked: " + (title or "Access denied")
+    )
+
+
+async def _settled(page: PlaywrightPage, progress: _Progress, deadline: Deadline) -> None:
+    """Wait until the page shows the widget or a block mark, or the challenge comes back.
+
+    Playwright's locator waits in its isolated world and across the challenge's
+    reloads; the challenge returning after the browser answered it (seen on the
+    navigation responses) ends the wait at once with :class:`BotDetectedError`.
+    """
+    waiting = asyncio.ensure_future(
+        page.locator(_SETTLED_SELECTOR).first.wait_for(state="attached", timeout=_ms(deadline))
+    )
+    try:
+        await asyncio.wait({waiting, progress.refused}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not waiting.done():
+            waiting.cancel()
+            with contextlib.suppress(BaseException):
+                await waiting
+    if not waiting.done() or waiting.cancelled():
+        raise BotDetectedError(
+            f"the bot-protection challenge at {redact_url(page.url)} came back after the "
+            "headless browser answered it: the site's bot protection refused the automated "
+            f"browser; {DETECTED_ADVICE}"
+        )
+    waiting.result()
 
 
 #: A challenge reloads the page once or twice; past this it is looping.
@@ -98,6 +149,8 @@ async def solve(
     # Everything that can be refused without starting a process is refused first.
     executable = find_chromium()
     launch_options = _launch_options(executable, proxy)
+    identity, user_agent = await _identity_args(executable, None)
+    launch_options["args"].extend(identity)
     progress = _Progress()
     started = time.monotonic()
     home: Path | None = None
@@ -107,7 +160,7 @@ async def solve(
             if env is not None:
                 launch_options["env"] = env
             creds = await _solve(
-                site, url, proxy, deadline, cookies, bot_id, launch_options, progress
+                site, url, proxy, deadline, cookies, bot_id, launch_options, user_agent, progress
             )
     finally:
         if home is not None:  # after the browser closed: it reads its HOME to the end
@@ -130,12 +183,15 @@ async def _solve(
     cookies: Sequence[Cookie],
     bot_id: int | None,
     launch_options: dict[str, Any],
+    user_agent: str | None,
     progress: _Progress,
 ) -> Credentials:
     async with _playwright() as playwright:
         log.info(
-            "launching headless Chromium (%s)%s to pass the challenge at %s",
+            "launching headless Chromium (%s, driver %s, WebGL %s)%s to pass the challenge at %s",
             launch_options.get("executable_path", "Playwright's own"),
+            driver_name(),
+            "on Mesa" if has_real_gl() else "on SwiftShader: no Mesa EGL, a detector sees it",
             f" through {proxy.redacted}" if proxy else "",
             site,
         )
@@ -146,12 +202,13 @@ async def _solve(
         try:
             progress.launched_in = time.monotonic() - t0
             log.debug("Chromium %s up in %.2f s", browser.version, progress.launched_in)
-            context = await browser.new_context(**await _context_options(browser))
+            options, user_agent = await _context_options(browser, user_agent)
+            context = await browser.new_context(**options)
             context.set_default_timeout(_ms(deadline))
             await context.add_cookies(_to_playwright_cookies(cookies, site))
             page = await context.new_page()
             return await _read_page(
-                page, context, site, url, proxy, deadline, cookies, bot_id, progress
+                page, context, site, url, proxy, deadline, cookies, bot_id, user_agent, progress
             )
         finally:
             await _shielded(_close_browser(browser))
@@ -166,13 +223,13 @@ async def _read_page(
     deadline: Deadline,
     cookies: Sequence[Cookie],
     bot_id: int | None,
+    user_agent: str,
     progress: _Progress,
 ) -> Credentials:
-    from playwright.async_api import Error as PlaywrightError
-    from playwright.async_api import Response
-    from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+    PlaywrightError = api().Error
+    PlaywrightTimeoutError = api().TimeoutError
 
-    def on_response(response: Response) -> None:
+    def on_response(response: Any) -> None:
         # Main-frame documents only: tells "still on the challenge" from "no widget".
         if response.frame is not page.main_frame or not response.request.is_navigation_request():
             return
@@ -181,6 +238,9 @@ async def _read_page(
             progress.retry_after = float(response.headers.get("retry-after", ""))
         mitigated = response.headers.get("cf-mitigated", "").lower() == "challenge"
         if mitigated:
+            if progress.challenged and not progress.refused.done():
+                # The challenge again, after the browser ran it: its answer was refused.
+                progress.refused.set_result(None)
             progress.challenged = True
             progress.phase = "still on the bot-protection challenge page"
         else:
@@ -194,19 +254,23 @@ async def _read_page(
     reloads = 0
     while True:
         try:
-            handle = await page.wait_for_function(
-                _PAGE_STATE_JS, arg=WIDGET_SELECTOR, timeout=_ms(deadline), polling="raf"
-            )
-            state = await handle.json_value()
-            if state == "widget":
+            await _settled(page, progress, deadline)
+            if await page.locator(WIDGET_SELECTOR).count():
                 html = await page.content()
                 page_url = page.url
                 break
+            code = (
+                await page.locator(".cf-error-code").first.text_content(timeout=100)
+                if (await page.locator(".cf-error-code").count())
+                else ""
+            )
+            body = (await page.locator("body").first.text_content()) or ""
+            state = _page_state(await page.title(), code or "", body[:20000])
         except PlaywrightTimeoutError:
             raise
         except PlaywrightError as exc:
-            # The challenge reloading the page destroys the context the check runs
-            # in; wait for the next document and look again.
+            # The challenge reloading the page destroys the document being read;
+            # wait for the next one and look again.
             if page.is_closed() or "closed" in type(exc).__name__.lower():
                 raise
             reloads += 1
@@ -216,10 +280,10 @@ async def _read_page(
                     f"({_MAX_RELOADS} times) without showing the chat: it cannot be "
                     "passed headless; pass a cf_clearance cookie from a real browser"
                 ) from None
-            log.debug("page state check interrupted (%s), looking again", type(exc).__name__)
+            log.debug("page read interrupted (%s), looking again", type(exc).__name__)
             await page.wait_for_load_state("domcontentloaded", timeout=_ms(deadline))
             continue
-        kind, _, title = str(state).partition(": ")
+        kind, _, title = state.partition(": ")
         if kind == "ratelimited":
             raise RateLimitedError(
                 f"{redact_url(page.url)} is rate limiting this client ({title}): wait"
@@ -227,14 +291,20 @@ async def _read_page(
                 + " before retrying, or use another proxy",
                 retry_after=progress.retry_after,
             )
-        raise BlockedError(
-            f"{redact_url(page.url)} shows a hard block page ({title}): a browser does not "
-            "help; use another network or proxy"
+        if not progress.challenged:  # a block from the first page on: as over plain HTTP
+            raise BlockedError(
+                f"{redact_url(page.url)} shows a hard block page ({title}): a browser does not "
+                "help; use another network or proxy"
+            )
+        # The browser ran the challenge, then met a block page: what was refused is
+        # the automated browser, not the network.
+        raise BotDetectedError(
+            f"{redact_url(page.url)} shows a block page ({title}) to the headless browser: "
+            f"the site's bot protection refused the automated browser; {DETECTED_ADVICE}"
         )
 
     widget = await read_widget(html, page_url, bot_id, deadline)
     jar = await context.cookies()
-    user_agent = str(await page.evaluate("navigator.userAgent"))
     log.debug(
         "widget shown %.2f s after navigation%s",
         time.monotonic() - t0,

@@ -8,7 +8,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from scraper.browser._chromium import _INSTALL_HINT
@@ -38,6 +38,10 @@ class _Progress:
     last_status: int | None = None
     retry_after: float | None = None
     challenged: bool = False
+    #: set when the challenge comes back after the browser answered it
+    refused: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
 
 @contextlib.asynccontextmanager
@@ -50,8 +54,9 @@ async def _translated(
 ) -> AsyncIterator[None]:
     """Run a browser step under the deadline (minus the time closing needs) and turn
     Playwright's errors into the project's, with no secret in the text."""
-    from playwright.async_api import Error as PlaywrightError
-    from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+    from scraper.browser._driver import api
+
+    PlaywrightError, PlaywrightTimeoutError = api().Error, api().TimeoutError
 
     remaining = deadline.remaining(_WHAT)
     # Stop waiting a little early, so closing the browser fits in the budget too.

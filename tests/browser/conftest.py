@@ -138,7 +138,10 @@ def browser_launches(
     real = chromium or str(_playwright_executables()[0])
     log = tmp_path / "launches.log"
     wrapper = tmp_path / "counted-chromium"
-    wrapper.write_text(f'#!/bin/sh\necho launch >> "{log}"\nexec "{real}" "$@"\n')
+    # `--version` (the User-Agent is derived from it) is a look, not a launch.
+    wrapper.write_text(
+        f'#!/bin/sh\n[ "$1" = --version ] || echo launch >> "{log}"\nexec "{real}" "$@"\n'
+    )
     wrapper.chmod(0o755)
     monkeypatch.setenv("PROVIDER_BROWSER", str(wrapper))
     return lambda: log.read_text().count("launch") if log.exists() else 0

@@ -12,6 +12,7 @@ from scraper.browser import solve
 from scraper.credentials import Cookie
 from scraper.errors import (
     BlockedError,
+    BotDetectedError,
     ConfigurationError,
     NetworkError,
     ProviderTimeoutError,
@@ -120,15 +121,19 @@ async def test_a_page_that_never_shows_the_widget_times_out_within_the_deadline(
         assert "no chat widget" in str(caught.value)
 
 
-async def test_a_challenge_that_never_passes_times_out(chromium: str | None) -> None:
+async def test_a_challenge_that_comes_back_after_the_browser_answered_it_is_detection(
+    chromium: str | None,
+) -> None:
     # A clearance lifetime of zero: every clearance is stale on arrival, the
-    # challenge loops forever.
+    # challenge comes back after the browser answered it — what a site whose bot
+    # protection refused the automated browser does. Said at once, not at the deadline.
     async with sandbox.running(generation="aipkit", challenge=True, clearance_ttl=0.0) as site:
-        started = time.monotonic()
-        with pytest.raises(ProviderTimeoutError) as caught:
-            await solve(site.url, site.url + "/chat/", proxy=None, deadline=Deadline(10))
-        assert time.monotonic() - started < 12
-        assert "still on the bot-protection challenge page" in str(caught.value)
+        with pytest.raises(BotDetectedError) as caught:
+            await solve(site.url, site.url + "/chat/", proxy=None, deadline=Deadline(30))
+        assert "refused the automated browser" in str(caught.value)
+        assert "refresh --import" in str(caught.value)
+        assert "a browser does not help" not in str(caught.value)
+        assert site.hits["clearance"] == 1  # it answered once, then the challenge came back
 
 
 async def test_an_exhausted_deadline_starts_nothing(chromium: str | None) -> None:
