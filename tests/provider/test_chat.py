@@ -12,16 +12,20 @@ import sandbox
 from provider import ChatgptFree, format_prompt
 from provider.errors import (
     AccessError,
+    AddressBannedError,
     InvalidInputError,
     MessageRejectedError,
     ModelNotSupportedError,
     NetworkError,
     ProviderTimeoutError,
     QuotaExceededError,
+    RequestRefusedError,
     SessionExpiredError,
+    UpstreamBusyError,
     UpstreamError,
 )
 from tests.conftest import USER, chat, provider_for
+from tests.releases import REPRESENTATIVES
 
 GENERATIONS = ["legacy", "aipkit"]
 #: The first request of a chat, the one a stale nonce is refused at.
@@ -127,8 +131,9 @@ async def test_200_concurrent_cold_calls_fetch_the_page_once(
 
 #: One release per way a site refuses a stale nonce: the legacy plugin's JSON (1.8.x),
 #: WordPress's 403 page (1.9.0 through 2.2), aipkit's JSON 403 and error event (2.3+).
-NONCE_REFUSALS = ["1.8.79", "1.9.18", "2.4.71"]
-LEGACY_NONCE_REFUSALS = ["1.8.79", "1.9.18"]
+#: One release of each of the 12 release classes (PROTOCOL.md), oldest first.
+NONCE_REFUSALS = list(REPRESENTATIVES.values())
+LEGACY_NONCE_REFUSALS = [r for c, r in REPRESENTATIVES.items() if c.startswith("L")]
 
 
 @pytest.mark.parametrize("release", NONCE_REFUSALS)
@@ -140,9 +145,10 @@ async def test_rotated_nonce_is_recovered_transparently(release: str, cache_dir:
         assert await chat(provider) == "You said: Hello sandbox"
         assert site.hits[f"admin-ajax:{CHAT_ACTION[site.config.generation]}"] == 3
         if site.config.generation == "aipkit":
-            # aipkit asks the site for a new nonce, like the plugin's own script: no page read.
+            # aipkit asks the site for a new nonce, like the plugin's own script: no page
+            # read from A4 (2.3.41) on, which has the action; before, the page is read again.
             assert site.hits["admin-ajax:aipkit_get_frontend_chat_nonce"] == 1
-            assert page_hits(site) == 1
+            assert page_hits(site) == (1 if site.config.since("A4") else 2)
         else:
             assert page_hits(site) == 2
         assert await chat(provider) == "You said: Hello sandbox"  # the new nonce was stored
@@ -309,6 +315,64 @@ async def test_every_error_reply_maps_to_its_class(
     ) as site:
         with pytest.raises(error):
             await chat(provider_for(site.url, cache_dir))
+
+
+#: A refusal of each kind, with the site's own words, and what it must be.
+CLASS_REFUSALS = {
+    "legacy": [
+        ("banned_words", "No such words on this site.", MessageRejectedError),
+        ("ip_ban", "We do not serve your network.", AddressBannedError),
+        ("token_limit", "Come back tomorrow.", QuotaExceededError),
+        ("upstream_429", None, UpstreamBusyError),
+    ],
+    "aipkit": [
+        ("banned_words", "Fixture: your message contains a banned word.", MessageRejectedError),
+        ("ip_blocked", "Fixture: your IP address is banned.", AddressBannedError),
+        ("quota", "Fixture quota: guests get 10 tokens.", QuotaExceededError),
+        ("api_rate_limit", None, UpstreamBusyError),
+    ],
+}
+
+
+@pytest.mark.parametrize("release", NONCE_REFUSALS)
+async def test_each_class_refuses_in_its_own_words_and_the_class_is_right(
+    release: str, cache_dir: Path
+) -> None:
+    async with sandbox.running(release=release) as site:
+        provider = provider_for(site.url, cache_dir)
+        for reply_error, words, error in CLASS_REFUSALS[site.config.generation]:
+            site.config.reply_error = reply_error
+            site.config.texts = {reply_error: words} if words else {}
+            with pytest.raises(error) as raised:
+                await chat(provider)
+            assert type(raised.value) is error, (release, reply_error, raised.value)
+            if words:
+                assert words in str(raised.value)
+        site.config.reply_error = None
+        assert await chat(provider) == "You said: Hello sandbox"
+
+
+@pytest.mark.parametrize("release", ["1.8.79", "2.3.5", "2.3.25", "2.4.71"])
+async def test_a_site_in_german_recovers_its_nonce_and_quotes_its_refusals(
+    release: str, cache_dir: Path
+) -> None:
+    async with sandbox.running(release=release, language="de") as site:
+        provider = provider_for(site.url, cache_dir)
+        await chat(provider)
+        site.rotate_nonce()  # refused in German: words that name nothing, refreshed once
+        assert await chat(provider) == "You said: Hello sandbox"
+        legacy = site.config.generation == "legacy"
+        site.config.reply_error = "ip_ban" if legacy else "banned_words"
+        pages = page_hits(site)
+        with pytest.raises(MessageRejectedError) as raised:
+            await chat(provider)
+        if legacy:  # the flag says it, in any words
+            assert type(raised.value) is AddressBannedError
+            assert "Sie dürfen diese Funktion nicht nutzen." in str(raised.value)
+        else:  # nothing says which refusal: the site's words, refused again after a refresh
+            assert type(raised.value) is RequestRefusedError
+            assert "verbotene Wörter" in str(raised.value)
+            assert page_hits(site) - pages <= 1
 
 
 async def test_no_widget_is_a_clear_error(cache_dir: Path) -> None:
