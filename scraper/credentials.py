@@ -105,6 +105,7 @@ class Credentials:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["cookies"] = [asdict(c) for c in self.cookies]
+        data["page_bots"] = list(self.page_bots)  # JSON's shape, as the store reads it back
         data["format"] = FORMAT_VERSION
         return data
 

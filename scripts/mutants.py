@@ -1229,6 +1229,43 @@ MUTANTS: list[Mutant] = [
         "",
         ("tests/provider/test_refusals.py", "-k", "bot"),
     ),
+    # -- issue 26: the browser shows no automation signal --------------------------------
+    Mutant(
+        "i26-webdriver-flag",
+        "without the Blink flag, navigator.webdriver is true",
+        "scraper/browser/_launch.py",
+        '    "--disable-blink-features=AutomationControlled",\n',
+        "",
+        ("tests/browser/test_detection.py", "-k", "fallback and aipkit"),
+        timeout=120,
+    ),
+    Mutant(
+        "i26-viewport-emulated",
+        "the default viewport emulation: no browser UI, screen equals the viewport",
+        "scraper/browser/_launch.py",
+        '{"no_viewport": True}',
+        "{}",
+        ("tests/browser/test_detection.py", "-k", "fallback and aipkit"),
+        timeout=120,
+    ),
+    Mutant(
+        "i26-headless-ua",
+        "no User-Agent of our own: HeadlessChrome in the page, the worker and the header",
+        "scraper/browser/_launch.py",
+        '        args.append(f"--user-agent={user_agent}")\n',
+        "        pass\n",
+        ("tests/browser/test_detection.py", "-k", "fallback and aipkit"),
+        timeout=120,
+    ),
+    Mutant(
+        "i26-swiftshader",
+        "no real GL: WebGL on SwiftShader",
+        "scraper/browser/_launch.py",
+        "        args.extend(_GL_ARGS)\n",
+        "        pass\n",
+        ("tests/browser/test_detection.py", "-k", "fallback and aipkit"),
+        timeout=120,
+    ),
 ]
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from scraper.browser._driver import api
 from scraper.errors import ConfigurationError
 from scraper.http import Proxy
+from scraper.request import Deadline
 
 if TYPE_CHECKING:  # types only: the runtime import stays inside the functions
     from playwright.async_api import Browser, Playwright
@@ -85,8 +86,12 @@ def user_agent_for(major: str | int) -> str:
 _versions: dict[str, str | None] = {}
 
 
-async def _major_version(executable: str | None) -> str | None:
-    """The Chromium's major version, from ``--version`` (about 50 ms, once per process)."""
+async def _major_version(executable: str | None, limit: float) -> str | None:
+    """The Chromium's major version, from ``--version`` (about 50 ms, once per process).
+
+    Waited for at most ``limit`` seconds (what is left of the caller's timeout); a
+    browser that does not answer in time is not remembered as versionless.
+    """
     if executable is None:
         return None  # Playwright's own build: its version comes from the driver after launch
     if executable not in _versions:
@@ -99,11 +104,13 @@ async def _major_version(executable: str | None) -> str | None:
                 stderr=asyncio.subprocess.DEVNULL,
             )
             try:
-                out, _ = await asyncio.wait_for(process.communicate(), _CLOSE_TIMEOUT)
+                out, _ = await asyncio.wait_for(
+                    process.communicate(), min(_CLOSE_TIMEOUT, max(limit, 0.0))
+                )
             except TimeoutError:
                 process.kill()
                 await process.wait()
-                out = b""
+                return None  # too slow this time: the launch, under the same bound, says why
             match = re.search(rb"\b(\d{2,4})\.\d+\.\d+\.\d+", out)
             found = match.group(1).decode() if match else None
         except OSError:
@@ -113,7 +120,7 @@ async def _major_version(executable: str | None) -> str | None:
 
 
 async def _identity_args(
-    executable: str | None, user_agent: str | None
+    executable: str | None, user_agent: str | None, deadline: Deadline
 ) -> tuple[list[str], str | None]:
     """Launch flags for the User-Agent, the language and WebGL, and the UA they set.
 
@@ -125,7 +132,7 @@ async def _identity_args(
     if has_real_gl():
         args.extend(_GL_ARGS)
     if user_agent is None:
-        major = await _major_version(executable)
+        major = await _major_version(executable, deadline.remaining("starting the browser"))
         user_agent = user_agent_for(major) if major else None
     if user_agent is not None:
         args.append(f"--user-agent={user_agent}")

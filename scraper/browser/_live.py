@@ -108,7 +108,7 @@ class LivePage:
         """
         executable = find_chromium()
         options = _launch_options(executable, proxy)
-        identity, user_agent = await _identity_args(executable, user_agent)
+        identity, user_agent = await _identity_args(executable, user_agent, deadline)
         options["args"].extend(identity)
         names = {c.name for c in caller_cookies}
         given = [c for c in cookies if c.name not in names] + list(caller_cookies)

@@ -149,7 +149,7 @@ async def solve(
     # Everything that can be refused without starting a process is refused first.
     executable = find_chromium()
     launch_options = _launch_options(executable, proxy)
-    identity, user_agent = await _identity_args(executable, None)
+    identity, user_agent = await _identity_args(executable, None, deadline)
     launch_options["args"].extend(identity)
     progress = _Progress()
     started = time.monotonic()

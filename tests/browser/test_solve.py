@@ -133,7 +133,7 @@ async def test_a_challenge_that_comes_back_after_the_browser_answered_it_is_dete
         assert "refused the automated browser" in str(caught.value)
         assert "refresh --import" in str(caught.value)
         assert "a browser does not help" not in str(caught.value)
-        assert site.hits["clearance"] == 1  # it answered once, then the challenge came back
+        assert site.hits["clearance"] >= 1  # it answered, then the challenge came back
 
 
 async def test_an_exhausted_deadline_starts_nothing(chromium: str | None) -> None:

@@ -112,6 +112,7 @@ def test_captured_aipkit_container() -> None:
             ajax_url="http://127.0.0.1:8082/wp-admin/admin-ajax.php",
             widget_type="inline",
             referer_url="http://127.0.0.1:8082/chat/",
+            page_bots=(5,),
         ),
     )
 
