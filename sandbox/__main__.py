@@ -66,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     edge.add_argument("--challenge", action="store_true", help="JavaScript challenge (403)")
     edge.add_argument("--hard-block", action="store_true", help="Cloudflare 1020 block (403)")
     edge.add_argument("--rate-limit", action="store_true", help="429 with Retry-After")
+    parser.add_argument(
+        "--protection",
+        action="store_true",
+        help="a challenge whose page detects automated browsers (the public signals) "
+        "and refuses them the clearance",
+    )
     parser.add_argument("--clearance-ttl", type=float, help="cf_clearance lifetime, seconds")
     parser.add_argument("--retry-after", type=int, help="Retry-After seconds for --rate-limit")
     parser.add_argument("--tick-seconds", type=float, help="WordPress nonce tick (43200)")
@@ -125,6 +131,8 @@ def _config_fields(args: argparse.Namespace) -> dict[str, Any]:
         fields["streaming"] = False
     if args.bind_tls:
         fields["bind_tls"] = True
+    if args.protection:
+        fields["protection"] = True
     if args.keep_alive:
         fields["keep_alive"] = True
     return fields
