@@ -1232,12 +1232,14 @@ MUTANTS: list[Mutant] = [
     # -- issue 26: the browser shows no automation signal --------------------------------
     Mutant(
         "i26-webdriver-flag",
-        "without the Blink flag, navigator.webdriver is true",
+        "without the Blink flag, navigator.webdriver is true (patchright sets the flag"
+        " itself, so under stock Playwright)",
         "scraper/browser/_launch.py",
         '    "--disable-blink-features=AutomationControlled",\n',
         "",
         ("tests/browser/test_detection.py", "-k", "fallback and aipkit"),
         timeout=120,
+        env={"PROVIDER_DRIVER": "playwright"},
     ),
     Mutant(
         "i26-viewport-emulated",
