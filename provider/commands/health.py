@@ -25,6 +25,7 @@ from provider._browsers import WarmBrowser
 from provider.commands import cli
 from scraper.errors import InvalidInputError, ProviderError, redact_url
 from scraper.http import DEFAULT_USER_AGENT, Deadline, Proxy, borrow, fetch_page
+from scraper.releases import release_class
 from scraper.verdict import verdict
 
 #: Bumped only when a key is removed or changes meaning.
@@ -51,9 +52,10 @@ JSON (--json), one object:
               "ok": bool, "seconds": float, "detail": str, "error": str | null,
               "error_type": str | null, "metrics": {...}}]}
   metrics: page {"status"}, verdict {"kind", "vendor"}, credentials {"generation",
-  "release", "source", "transport", "expires_at"}, chat {"first_chunk_seconds",
-  "answer_chars", "transport"}; release is the plugin's, from the page's script
-  ?ver= (null when the page does not show it); transport is "http" or "browser"
+  "release", "release_class", "source", "transport", "expires_at"}, chat
+  {"first_chunk_seconds", "answer_chars", "transport"}; release is the plugin's,
+  from the page's script ?ver= (null when the page does not show it), release_class
+  its class, L1 … A8 (null when unknown); transport is "http" or "browser"
   (the chat runs in the browser page)"""
 
 PROMPT = "Reply with the single word: pong"
@@ -176,8 +178,10 @@ async def _run_steps(
             "transport": creds.transport,
             "expires_at": creds.expires_at,
         }
+        cls = release_class(creds.release)
+        step.metrics["release_class"] = cls
         release = (
-            f"release {creds.release}"
+            f"release {creds.release} (class {cls or 'unknown'})"
             if creds.release
             else "release unknown (no ?ver= on the plugin's scripts)"
         )

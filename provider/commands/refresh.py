@@ -23,6 +23,7 @@ from provider.commands import cli
 from provider.store import export_to, import_from, store_for
 from scraper.credentials import Credentials
 from scraper.errors import InvalidInputError, ProviderError
+from scraper.releases import release_class
 
 EXAMPLES = """\
   python -m provider.refresh                                  # chatgptfree.ai
@@ -43,6 +44,13 @@ EXIT_CODES = """\
   0  every site refreshed (or was fresh already, without --force); --import: stored
   1  at least one site could not be refreshed; each reason is on stderr / in the JSON
   2  usage error: bad arguments, an unreadable --import file"""
+
+
+def _release(row: dict[str, Any]) -> str:
+    """`` 2.4.71 (class A8)``, or nothing when the page showed no release."""
+    if not row.get("release"):
+        return ""
+    return f" {row['release']} (class {row.get('release_class') or 'unknown'})"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,6 +87,7 @@ def describe(creds: Credentials) -> dict[str, Any]:
         "site": creds.site,
         "generation": creds.generation,
         "release": creds.release,  # the plugin's, from the page's ?ver=; None when unseen
+        "release_class": release_class(creds.release),  # L1 … A8 (docs/library.md)
         "source": creds.source,
         "transport": creds.transport,
         "obtained_at": _iso(creds.obtained_at),
@@ -166,7 +175,7 @@ def _report(args: argparse.Namespace, rows: list[dict[str, Any]], summary: str |
             proxy = f", through proxy {row['proxy']}" if row.get("proxy") else ""
             print(
                 f"{row['site']}: {how}{took} — {row['generation']} generation"
-                f"{' ' + row['release'] if row.get('release') else ''}, "
+                f"{_release(row)}, "
                 f"via {row['source']}{proxy}, chats over {row['transport']}, "
                 f"good until {row['expires_at']}"
             )

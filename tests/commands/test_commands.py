@@ -157,8 +157,9 @@ async def test_refresh_human_output_names_generation_source_expiry(cache_dir: Pa
         result = await run("provider.refresh", "--url", site.url)
         as_json = await run("provider.refresh", "--url", site.url, "--json")
     assert result.code == 0
-    assert "legacy generation 1.9.18" in result.out and "via http" in result.out
+    assert "legacy generation 1.9.18 (class L4)" in result.out and "via http" in result.out
     assert as_json.json()["sites"][0]["release"] == "1.9.18"
+    assert as_json.json()["sites"][0]["release_class"] == "L4"
     assert "good until" in result.out
 
 
@@ -225,8 +226,10 @@ async def test_import_of_a_bad_file_is_a_usage_error(tmp_path: Path) -> None:
 # -- health ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("release", ["1.8.79", "1.9.18", "2.4.71"])
-async def test_health_json_shape(release: str, cache_dir: Path) -> None:
+@pytest.mark.parametrize(
+    ("release", "release_class"), [("1.8.79", "L1"), ("1.9.18", "L4"), ("2.4.71", "A8")]
+)
+async def test_health_json_shape(release: str, release_class: str, cache_dir: Path) -> None:
     async with sandbox.running(release=release) as site:
         result = await run("provider.health", "--url", site.url, "--json")
     assert result.code == 0, result
@@ -251,7 +254,8 @@ async def test_health_json_shape(release: str, cache_dir: Path) -> None:
     # The plugin's release, as the page's script ?ver= shows it.
     credentials = data["steps"][2]
     assert credentials["metrics"]["release"] == release
-    assert f"release {release}" in credentials["detail"]
+    assert credentials["metrics"]["release_class"] == release_class
+    assert f"release {release} (class {release_class})" in credentials["detail"]
 
 
 async def test_health_says_when_the_release_is_unknown(cache_dir: Path) -> None:

@@ -143,6 +143,7 @@ async def test_health_shows_credential_state_without_secrets(served: Served) -> 
     creds = after["sites"][0]["credentials"]
     assert creds["generation"] == "aipkit" and creds["source"] == "http" and creds["fresh"]
     assert creds["release"] == "2.3.5"  # the plugin's, as the page's ?ver= showed it
+    assert creds["release_class"] == "A1"
     assert creds["expires_in_seconds"] > 3600 and creds["expires_at"].endswith("+00:00")
     assert after["in_flight"] == 0 and after["served"] == 1
     assert nonce not in raw and KEY not in raw

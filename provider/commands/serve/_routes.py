@@ -32,6 +32,7 @@ from provider.commands.serve._wire import (
     unknown_model,
 )
 from scraper.errors import ProviderError
+from scraper.releases import release_class
 
 
 async def _json_body(request: web.Request) -> object:
@@ -143,6 +144,7 @@ async def health(request: web.Request) -> web.Response:
             else {
                 "generation": creds.generation,
                 "release": creds.release,
+                "release_class": release_class(creds.release),
                 "source": creds.source,
                 "fresh": creds.fresh(now),
                 "obtained_at": _iso(creds.obtained_at),
