@@ -119,14 +119,16 @@ async def test_a_driver_that_outlives_playwrights_stop_is_ended_by_the_call(
     """Playwright's stop may return while its Node.js driver still runs (before 1.65
     it did not wait for the process; under load it can give up): the call itself
     must still end the driver. Here the stop returns at once and does nothing."""
-    from playwright.async_api._context_manager import PlaywrightContextManager
-
     from scraper.browser import _launch
+    from scraper.browser._driver import api
+
+    # The driver in use (patchright or Playwright): each has its own manager class.
+    manager_class = type(api().async_playwright())
 
     async def returns_at_once(self: object, *args: object) -> None:
         return None
 
-    monkeypatch.setattr(PlaywrightContextManager, "__aexit__", returns_at_once)
+    monkeypatch.setattr(manager_class, "__aexit__", returns_at_once)
     monkeypatch.setattr(_launch, "_CLOSE_TIMEOUT", 1.0)  # how long it waits before the kill
     async with sandbox.running(generation="aipkit", challenge=True) as site:
         found = await solve(site.url, site.url + "/chat/", proxy=None, deadline=Deadline(60))
