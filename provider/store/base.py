@@ -31,6 +31,9 @@ __all__ = ["SingleFlight", "Store", "entry_key", "export_to", "import_from", "va
 #: Which store: unset (or ``file``) for the file store, ``redis://…`` / ``rediss://…`` for Redis.
 ENV_STORE = "PROVIDER_STORE"
 FILE_VERSION = 1
+# How long the last caller to leave a refresh waits for its cancelled fetch to clean
+# up (a browser's close and its driver's stop, each bounded in scraper.browser).
+CANCEL_GRACE = 12.0
 EXPORT_FORMAT = "chatgptfree-provider/credentials"
 
 
@@ -150,6 +153,13 @@ class SingleFlight:
                 flight.task.cancel()
                 if flights.get(key) is flight:
                     del flights[key]
+                # ...and see it end before this call returns: a browser it ran is
+                # closed in its own cleanup, and no browser may outlive the call
+                # that started it. That cleanup is bounded by the browser's close
+                # bounds, so this wait is too.
+                await asyncio.wait({flight.task}, timeout=CANCEL_GRACE)
+                if flight.task.done() and not flight.task.cancelled():
+                    flight.task.exception()  # it failed as it stopped: nobody's error now
 
     async def _refresh_locked(
         self,

@@ -101,8 +101,9 @@ async def test_page_that_never_readies_times_out_with_no_process_left(
         start = time.monotonic()
         with pytest.raises(ProviderTimeoutError):
             await chat(provider, timeout=4)
-        assert time.monotonic() - start < 4 + 1
-    # The autouse fixture asserts no Chromium outlives the call.
+        # The timeout, plus the browser's close: the call returns once its browser is gone.
+        assert time.monotonic() - start < 4 + 3
+    # The autouse fixtures assert no Chromium, and no driver, outlives the call.
 
 
 async def test_browser_never_mode_reports_the_challenge(cache_dir: Path) -> None:
