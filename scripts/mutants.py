@@ -1269,6 +1269,58 @@ MUTANTS: list[Mutant] = [
         ("tests/browser/test_detection.py", "-k", "fallback and aipkit"),
         timeout=120,
     ),
+    Mutant(
+        "i26-cdp-check-stack-only",
+        "the detector's CDP check back to the stack getter alone, which Chromium 156 no longer"
+        " runs: stock Playwright's Runtime leak would go unseen",
+        "sandbox/_detect.py",
+        "if (reads > 1 || stack) fired.cdp_runtime = 1;",
+        "if (stack) fired.cdp_runtime = 1;",
+        ("tests/browser/test_detection.py", "-k", "runtime_leak"),
+        timeout=120,
+    ),
+    Mutant(
+        "i26-main-world-poll",
+        "the solve polls for the widget in the page's main world (wait_for_function), where"
+        " the page's wrapped querySelector sees an evaluated script's frames",
+        "scraper/browser/_solve.py",
+        'page.locator(_SETTLED_SELECTOR).first.wait_for(state="attached", timeout=_ms(deadline))',
+        'page.wait_for_function(f"() => document.querySelector({WIDGET_SELECTOR!r})",'
+        " timeout=_ms(deadline))",
+        ("tests/browser/test_detection.py", "-k", "fallback and aipkit"),
+        timeout=120,
+    ),
+    Mutant(
+        "i26-main-world-read",
+        "the solve reads the page in its main world (page.evaluate; patchright's evaluates"
+        " in an isolated world unless told not to) instead of with a locator",
+        "scraper/browser/_solve.py",
+        "            if await page.locator(WIDGET_SELECTOR).count():\n",
+        '            if await page.evaluate(f"document.querySelectorAll({WIDGET_SELECTOR!r})'
+        '.length", isolated_context=False):\n',
+        ("tests/browser/test_detection.py", "-k", "transport"),
+        timeout=120,
+    ),
+    Mutant(
+        "i26-transport-main-world",
+        "the browser transport's fetch runs in the page's main world, not its isolated world:"
+        " the page's wrapped fetch sees an evaluated script",
+        "scraper/inpage.py",
+        '                    "contextId": context_id,\n',
+        "",
+        ("tests/browser/test_detection.py", "-k", "transport"),
+        timeout=120,
+    ),
+    Mutant(
+        "i26-transport-binding",
+        "the browser transport exposes a binding again: a global of ours on every page",
+        "scraper/browser/_live.py",
+        "        self._context = await browser.new_context(**context_options)\n",
+        "        self._context = await browser.new_context(**context_options)\n"
+        '        await self._context.expose_binding("__providerPush", lambda *_: None)\n',
+        ("tests/browser/test_detection.py", "-k", "transport"),
+        timeout=120,
+    ),
 ]
 
 
