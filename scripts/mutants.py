@@ -668,15 +668,19 @@ MUTANTS: list[Mutant] = [
         "page-load-outside-the-cleanup",
         "issue 20: a call cancelled while Chromium loads the page leaves it running",
         "scraper/browser/_live.py",
-        "                await live._launch(options, deadline, user_agent, progress)\n"
+        "                await live._launch(options, deadline, probe, progress)\n"
         "                await live._load(deadline, progress)\n"
         "        except BaseException:\n"
         "            await _shielded(live.close())\n"
-        "            raise\n",
-        "                await live._launch(options, deadline, user_agent, progress)\n"
+        "            raise\n"
+        "        finally:\n"
+        "            await _dropped(probe)\n",
+        "                await live._launch(options, deadline, probe, progress)\n"
         "        except BaseException:\n"
         "            await _shielded(live.close())\n"
         "            raise\n"
+        "        finally:\n"
+        "            await _dropped(probe)\n"
         "        async with _translated(deadline, progress, url, proxy, cookies):\n"
         "            await live._load(deadline, progress)\n",
         ("tests/browser/test_transport.py", "-k", "page_loads"),
