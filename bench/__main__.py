@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import _chat, _cold, _fleet, _g4f, _imports, _parse, _serve, _transport, _wan
-from bench._stats import Row, median
+from bench._stats import Goal, Row, median
 
 HERE = Path(__file__).resolve().parent
 NAMES = (
@@ -340,19 +340,22 @@ async def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
         mark("cold http", t0)
     if "browser" in only:
         t0 = time.perf_counter()
-        got, details = await _or_unavailable(
-            _cold.browser(runs or (2 if quick else 5), log),
-            Row(
-                "5 cold start (challenge)",
-                "credentials via browser",
-                "s",
-                None,
-                goal="value<=",
-                bound=1.5,
+        solves = runs or (2 if quick else 5)
+        browser_benches: list[tuple[str, Awaitable[Any], str, Goal, float]] = [
+            ("cold_browser", _cold.browser(solves, log), "credentials via browser", "value<=", 1.5),
+            (
+                "cold_before_after",
+                _cold.before_after(solves, log),
+                "browser solve, today vs before issue 26",
+                "ratio<=",
+                1.2,
             ),
-        )
-        rows += got
-        info["cold_browser"] = details
+        ]
+        for key, measuring, metric, goal, bound in browser_benches:
+            headline = Row("5 cold start (challenge)", metric, "s", None, goal=goal, bound=bound)
+            got, details = await _or_unavailable(measuring, headline)
+            rows += got
+            info[key] = details
         mark("cold browser", t0)
     if "import" in only:
         t0 = time.perf_counter()

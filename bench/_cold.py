@@ -7,20 +7,35 @@
   page answers with the challenge and headless Chromium passes it — driver
   start and browser launch included. Beside it, the parts measured alone:
   starting Playwright's driver, and launching + closing Chromium.
+* before and after issue 26: one cold solve per fresh process
+  (``bench/cold_solve.py``), today's tree against the scraper of the commit
+  before the browser stopped showing automation (:data:`BEFORE`: stock
+  Playwright, Playwright's ``--headless`` default, the emulated 1280x720
+  viewport, polling in the page's main world), checked out with ``git archive``;
+  and today's tree under each driver, patchright against stock Playwright.
+  Interleaved per run; afterwards no Chromium of theirs may be left.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import logging
+import os
+import subprocess
+import sys
+import tarfile
 import tempfile
 import time
+import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from bench._chat import provider_for
-from bench._server import RemoteSite
+from bench._server import ROOT, RemoteSite
 from bench._stats import Row, median, p90, rotate
 from provider import ChatgptFree
 from scraper.http import DEFAULT_USER_AGENT
@@ -161,3 +176,155 @@ async def browser(runs: int, log: Callable[[str], None]) -> tuple[list[Row], dic
         status="" if ok else f"failed: sources {sources}",
     )
     return [row], info
+
+
+#: The scraper as it was before issue 26 (the parent of the commit that made the
+#: browser show no automation): the baseline of the before/after rows.
+BEFORE = "cc4423b98646e39625d5337e3cd21f55541a934a"
+_MARK_ENV = "BENCH_COLD_SOLVE_MARK"
+
+
+def _before_tree(into: str) -> str | None:
+    """``scraper/`` of :data:`BEFORE` extracted under ``into``; None (and why) when git cannot."""
+    try:
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", "--format=tar", BEFORE, "scraper"],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+def _inherited() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("PROVIDER_DRIVER", "PYTHONPATH")}
+
+
+def _one_solve(url: str, tree: str, env: dict[str, str]) -> dict[str, Any]:
+    """One cold solve in a fresh process running ``tree``'s scraper."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "cold_solve.py"), url],
+        # The library's default driver unless the variant names one.
+        env={**_inherited(), "PYTHONPATH": tree, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            result: dict[str, Any] = json.loads(line[len("RESULT ") :])
+            if not result["scraper"].startswith(tree):
+                raise RuntimeError(f"the solve ran {result['scraper']}, not {tree}")
+            return result
+    raise RuntimeError(f"the solve failed: {(proc.stderr or proc.stdout)[-500:]}")
+
+
+def _left_marked(mark: str) -> list[int]:
+    """Live processes (Chromium, a driver) that still carry this run's marker."""
+    token = f"{_MARK_ENV}={mark}".encode()
+    left = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        proc = Path("/proc", entry)
+        try:
+            if token not in (proc / "environ").read_bytes().split(b"\0"):
+                continue
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state not in ("Z", "X"):
+            left.append(int(entry))
+    return left
+
+
+async def before_after(runs: int, log: Callable[[str], None]) -> tuple[list[Row], dict[str, Any]]:
+    """Today's cold solve beside the one before issue 26, and patchright beside stock."""
+    import asyncio
+    import importlib.util
+
+    mark = uuid.uuid4().hex
+    env = {_MARK_ENV: mark}
+    with tempfile.TemporaryDirectory() as scratch:
+        before = _before_tree(scratch)
+        variants: dict[str, tuple[str, dict[str, str]]] = {
+            "today": (str(ROOT), env),
+            "today, stock Playwright": (str(ROOT), {**env, "PROVIDER_DRIVER": "playwright"}),
+        }
+        if before is not None:
+            variants["before"] = (before, env)
+        with RemoteSite(generation="aipkit", challenge=True) as site:
+            log(f"cold solve before/after issue 26, {len(variants)} variants x {runs} runs (+1)")
+            times: dict[str, list[float]] = {name: [] for name in variants}
+            cpus: dict[str, list[float]] = {name: [] for name in variants}
+            for turn in range(runs + 1):
+                for name in rotate(list(variants), turn):
+                    tree, extra = variants[name]
+                    got = await asyncio.to_thread(_one_solve, site.url, tree, extra)
+                    if got["source"] != "browser":
+                        raise RuntimeError(f"{name}: credentials from {got['source']}")
+                    if turn:  # the first round settles the disk cache
+                        times[name].append(got["seconds"])
+                        cpus[name].append(got["cpu"])
+        left = _left_marked(mark)
+    patchright = importlib.util.find_spec("patchright") is not None
+    info: dict[str, Any] = {
+        "before_commit": BEFORE,
+        "solve_s": times,
+        "solve_cpu_s": cpus,
+        "left_pids": left,
+        "load_avg": os.getloadavg(),
+    }
+    stock = "today, stock Playwright"
+    missing = "" if before is not None else "unavailable: git archive failed"
+    before_name = f"before ({BEFORE[:7]})"
+    rows = [
+        Row(
+            "5 cold start (challenge)",
+            "browser solve, today vs before issue 26",
+            "s",
+            median(times["today"]),
+            median(times.get("before", [])),
+            before_name,
+            "ratio<=",
+            1.2,
+            note="one solve per fresh process; before: stock Playwright, --headless, "
+            "1280x720 viewport, main-world polling",
+            status=missing,
+        ),
+        Row(
+            "5 cold start (challenge)",
+            "browser solve CPU (all processes), today vs before",
+            "s",
+            median(cpus["today"]),
+            median(cpus.get("before", [])),
+            before_name,
+            "info",
+            note="CPU of Python, the driver and Chromium: what a solve costs, whatever the load",
+            status=missing,
+        ),
+        Row(
+            "5 cold start (challenge)",
+            "browser solve, patchright vs stock Playwright",
+            "s",
+            median(times["today"]),
+            median(times[stock]),
+            "stock Playwright (today)",
+            "info",
+            note=f"CPU {median(cpus['today']):.2f} s against {median(cpus[stock]):.2f} s",
+            status="" if patchright else "unavailable: patchright not installed",
+        ),
+        Row(
+            "5 cold start (challenge)",
+            "no Chromium left after the solves",
+            "",
+            0.0 if left else 1.0,
+            goal="ok",
+            note=f"left: {left}" if left else "",
+        ),
+    ]
+    return rows, info

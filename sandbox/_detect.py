@@ -55,8 +55,8 @@ SIGNALS = (
 )
 
 # The watch shared by both scripts: wrapped DOM reads whose caller frames show an
-# evaluated script, automation globals, and the console getter that only a
-# DevTools client with Runtime enabled makes run.
+# evaluated script, automation globals, and the console getter that a DevTools
+# client with Runtime enabled makes run more often.
 _WATCH_JS = r"""
   var fired = {};
   var EVAL = /UtilityScript|__puppeteer_evaluation_script__|pptr:|__playwright_evaluation_script__/;
@@ -91,12 +91,24 @@ _WATCH_JS = r"""
     var names = Object.getOwnPropertyNames(window);
     for (var i = 0; i < names.length; i++) if (GLOBALS.test(names[i])) fired.automation_globals = 1;
   }
+  // A DevTools client with Runtime enabled gets every console argument as a described
+  // mirror, built synchronously inside the console call. V8 itself reads a logged
+  // error's name once (for the message's text); describing it for the client reads
+  // it again (twice for an error whose name comes from its prototype), so more than
+  // one read shows the client. Older V8 also read an own "stack" getter to describe
+  // an error; current V8 (Chromium 156) takes the stack internally, so that getter
+  // alone no longer runs and is kept only for older browsers.
   function cdpCheck() {
-    var e = new Error(), hit = false;
-    Object.defineProperty(e, "stack", {configurable: false, enumerable: false,
-      get: function () { hit = true; return ""; }});
+    var named = Object.create(Error.prototype), reads = 0, stack = false;
+    Object.defineProperty(named, "name", {get: function () { reads++; return "Error"; }});
+    var e = new Error("");
+    Object.setPrototypeOf(e, named);
     console.debug(e);
-    if (hit) fired.cdp_runtime = 1;
+    var old = new Error("");
+    Object.defineProperty(old, "stack", {configurable: false, enumerable: false,
+      get: function () { stack = true; return ""; }});
+    console.debug(old);
+    if (reads > 1 || stack) fired.cdp_runtime = 1;
   }
   watch(Document.prototype, "querySelector");
   watch(Document.prototype, "querySelectorAll");

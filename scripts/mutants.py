@@ -668,15 +668,19 @@ MUTANTS: list[Mutant] = [
         "page-load-outside-the-cleanup",
         "issue 20: a call cancelled while Chromium loads the page leaves it running",
         "scraper/browser/_live.py",
-        "                await live._launch(options, deadline, user_agent, progress)\n"
+        "                await live._launch(options, deadline, probe, progress)\n"
         "                await live._load(deadline, progress)\n"
         "        except BaseException:\n"
         "            await _shielded(live.close())\n"
-        "            raise\n",
-        "                await live._launch(options, deadline, user_agent, progress)\n"
+        "            raise\n"
+        "        finally:\n"
+        "            await _dropped(probe)\n",
+        "                await live._launch(options, deadline, probe, progress)\n"
         "        except BaseException:\n"
         "            await _shielded(live.close())\n"
         "            raise\n"
+        "        finally:\n"
+        "            await _dropped(probe)\n"
         "        async with _translated(deadline, progress, url, proxy, cookies):\n"
         "            await live._load(deadline, progress)\n",
         ("tests/browser/test_transport.py", "-k", "page_loads"),
@@ -1267,6 +1271,58 @@ MUTANTS: list[Mutant] = [
         "        args.extend(_GL_ARGS)\n",
         "        pass\n",
         ("tests/browser/test_detection.py", "-k", "fallback and aipkit"),
+        timeout=120,
+    ),
+    Mutant(
+        "i26-cdp-check-stack-only",
+        "the detector's CDP check back to the stack getter alone, which Chromium 156 no longer"
+        " runs: stock Playwright's Runtime leak would go unseen",
+        "sandbox/_detect.py",
+        "if (reads > 1 || stack) fired.cdp_runtime = 1;",
+        "if (stack) fired.cdp_runtime = 1;",
+        ("tests/browser/test_detection.py", "-k", "runtime_leak"),
+        timeout=120,
+    ),
+    Mutant(
+        "i26-main-world-poll",
+        "the solve polls for the widget in the page's main world (wait_for_function), where"
+        " the page's wrapped querySelector sees an evaluated script's frames",
+        "scraper/browser/_solve.py",
+        'page.locator(_SETTLED_SELECTOR).first.wait_for(state="attached", timeout=_ms(deadline))',
+        'page.wait_for_function(f"() => document.querySelector({WIDGET_SELECTOR!r})",'
+        " timeout=_ms(deadline))",
+        ("tests/browser/test_detection.py", "-k", "fallback and aipkit"),
+        timeout=120,
+    ),
+    Mutant(
+        "i26-main-world-read",
+        "the solve reads the page in its main world (page.evaluate; patchright's evaluates"
+        " in an isolated world unless told not to) instead of with a locator",
+        "scraper/browser/_solve.py",
+        "            if await page.locator(WIDGET_SELECTOR).count():\n",
+        '            if await page.evaluate(f"document.querySelectorAll({WIDGET_SELECTOR!r})'
+        '.length", isolated_context=False):\n',
+        ("tests/browser/test_detection.py", "-k", "transport"),
+        timeout=120,
+    ),
+    Mutant(
+        "i26-transport-main-world",
+        "the browser transport's fetch runs in the page's main world, not its isolated world:"
+        " the page's wrapped fetch sees an evaluated script",
+        "scraper/inpage.py",
+        '                    "contextId": context_id,\n',
+        "",
+        ("tests/browser/test_detection.py", "-k", "transport"),
+        timeout=120,
+    ),
+    Mutant(
+        "i26-transport-binding",
+        "the browser transport exposes a binding again: a global of ours on every page",
+        "scraper/browser/_live.py",
+        "        self._context = await browser.new_context(**context_options)\n",
+        "        self._context = await browser.new_context(**context_options)\n"
+        '        await self._context.expose_binding("__providerPush", lambda *_: None)\n',
+        ("tests/browser/test_detection.py", "-k", "transport"),
         timeout=120,
     ),
 ]

@@ -111,6 +111,9 @@ async def _major_version(executable: str | None, limit: float) -> str | None:
                 process.kill()
                 await process.wait()
                 return None  # too slow this time: the launch, under the same bound, says why
+            except asyncio.CancelledError:
+                process.kill()  # a dropped probe leaves no process behind (asyncio reaps it)
+                raise
             match = re.search(rb"\b(\d{2,4})\.\d+\.\d+\.\d+", out)
             found = match.group(1).decode() if match else None
         except OSError:
@@ -137,6 +140,28 @@ async def _identity_args(
     if user_agent is not None:
         args.append(f"--user-agent={user_agent}")
     return args, user_agent
+
+
+def _probing(
+    executable: str | None, user_agent: str | None, deadline: Deadline
+) -> asyncio.Future[tuple[list[str], str | None]]:
+    """:func:`_identity_args`, started now so it runs while the driver starts.
+
+    The version probe is a process of its own (about 0.1 s, mostly waiting), which
+    a cold solve need not add to the driver's start. Refused at once, before
+    anything starts, when the deadline is already spent. End it with :func:`_dropped`.
+    """
+    deadline.remaining("starting the browser")
+    return asyncio.ensure_future(_identity_args(executable, user_agent, deadline))
+
+
+async def _dropped(probe: asyncio.Future[Any]) -> None:
+    """A probe nobody awaits any more (an error before it was needed): cancelled, its end read."""
+    if not probe.done():
+        probe.cancel()
+        await asyncio.wait({probe})
+    if not probe.cancelled():
+        probe.exception()  # read, so asyncio does not log it as never retrieved
 
 
 def _launch_options(executable: str | None, proxy: Proxy | None) -> dict[str, Any]:

@@ -15,8 +15,9 @@ from scraper.browser._driver import api
 from scraper.browser._launch import (
     _close_browser,
     _context_options,
-    _identity_args,
+    _dropped,
     _launch_options,
+    _probing,
     _shielded,
     _start,
     _stop_driver,
@@ -108,8 +109,7 @@ class LivePage:
         """
         executable = find_chromium()
         options = _launch_options(executable, proxy)
-        identity, user_agent = await _identity_args(executable, user_agent, deadline)
-        options["args"].extend(identity)
+        probe = _probing(executable, user_agent, deadline)
         names = {c.name for c in caller_cookies}
         given = [c for c in cookies if c.name not in names] + list(caller_cookies)
         live = cls(site, url, proxy, given, caller_cookies, bot_id)
@@ -119,11 +119,13 @@ class LivePage:
                 live._home, env = await _trust_home()
                 if env is not None:
                     options["env"] = env
-                await live._launch(options, deadline, user_agent, progress)
+                await live._launch(options, deadline, probe, progress)
                 await live._load(deadline, progress)
         except BaseException:
             await _shielded(live.close())
             raise
+        finally:
+            await _dropped(probe)
         log.info(
             "browser transport for %s ready in %.2f s (launch %.2f s)",
             site,
@@ -195,7 +197,7 @@ class LivePage:
         self,
         options: dict[str, Any],
         deadline: Deadline,
-        user_agent: str | None,
+        probe: asyncio.Future[tuple[list[str], str | None]],
         progress: _Progress,
     ) -> None:
         from scraper.errors import BrowserError
@@ -207,6 +209,8 @@ class LivePage:
 
         playwright = await _start(manager.__aenter__(), stop)
         self._stop = stop
+        identity, user_agent = await probe  # ran while the driver started
+        options["args"].extend(identity)
         t0 = time.monotonic()
         browser = await _start(
             playwright.chromium.launch(**options, timeout=_ms(deadline)), _close_browser

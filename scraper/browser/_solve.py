@@ -17,9 +17,10 @@ from scraper.browser._driver import api, driver_name
 from scraper.browser._launch import (
     _close_browser,
     _context_options,
-    _identity_args,
+    _dropped,
     _launch_options,
     _playwright,
+    _probing,
     _shielded,
     _start,
     has_real_gl,
@@ -149,8 +150,7 @@ async def solve(
     # Everything that can be refused without starting a process is refused first.
     executable = find_chromium()
     launch_options = _launch_options(executable, proxy)
-    identity, user_agent = await _identity_args(executable, None, deadline)
-    launch_options["args"].extend(identity)
+    probe = _probing(executable, None, deadline)
     progress = _Progress()
     started = time.monotonic()
     home: Path | None = None
@@ -160,9 +160,10 @@ async def solve(
             if env is not None:
                 launch_options["env"] = env
             creds = await _solve(
-                site, url, proxy, deadline, cookies, bot_id, launch_options, user_agent, progress
+                site, url, proxy, deadline, cookies, bot_id, launch_options, probe, progress
             )
     finally:
+        await _dropped(probe)
         if home is not None:  # after the browser closed: it reads its HOME to the end
             shutil.rmtree(home, ignore_errors=True)
     log.info(
@@ -183,10 +184,12 @@ async def _solve(
     cookies: Sequence[Cookie],
     bot_id: int | None,
     launch_options: dict[str, Any],
-    user_agent: str | None,
+    probe: asyncio.Future[tuple[list[str], str | None]],
     progress: _Progress,
 ) -> Credentials:
     async with _playwright() as playwright:
+        identity, user_agent = await probe  # ran while the driver started
+        launch_options["args"].extend(identity)
         log.info(
             "launching headless Chromium (%s, driver %s, WebGL %s)%s to pass the challenge at %s",
             launch_options.get("executable_path", "Playwright's own"),
