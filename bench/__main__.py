@@ -8,6 +8,7 @@ Examples::
     .venv/bin/python -m bench --runs 5 --json /tmp/bench.json
     .venv/bin/python -m bench --only wan --rtt-ms 80   # HTTPS behind an 80 ms round trip
     .venv/bin/python -m bench --only cpu   # client CPU per warm chat vs the minimal client
+    .venv/bin/python -m bench --only wan-late   # WAN, each body ending 50 ms after the answer
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ NAMES = (
     "serve",
     "parse",
     "wan",
+    "wan-late",
     "transport",
     "fleet",
     "cpu",
@@ -332,6 +334,15 @@ async def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
             rows += got
             info[f"wan_{generation}"] = details
             mark(f"wan {generation}", t0)
+    if "wan-late" in only:
+        for generation in ("legacy", "aipkit"):
+            t0 = time.perf_counter()
+            got, details = await _wan.late_end(
+                generation, runs=runs or (10 if quick else 20), rtt_ms=args.rtt_ms, log=log
+            )
+            rows += got
+            info[f"wan_late_{generation}"] = details
+            mark(f"wan-late {generation}", t0)
     if "cold" in only:
         t0 = time.perf_counter()
         got, details = await _cold.plain_http(runs or (5 if quick else 20), log)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import secrets
+import random
 import ssl
 import string
 import time
@@ -148,7 +148,7 @@ async def aipkit_chat(
 ) -> AsyncIterator[str]:
     """Cache the message (POST), then stream the answer (GET) until ``event: done``."""
     msg_id = f"aipkit-client-msg-{creds.bot_id}-{int(time.time() * 1000)}-" + "".join(
-        secrets.choice(_ALNUM) for _ in range(5)
+        random.choices(_ALNUM, k=5)
     )
     async with _using(creds, kept) as session:
         async with session.post(

@@ -8,6 +8,8 @@ of round trip a latency relay in front adds; ``URL`` is then the relay's):
 * ``hits``            → prints ``HITS <json Counter>``
 * ``set <json dict>`` → changes live ``SiteConfig`` fields, prints ``OK``
 * ``cpu``             → prints ``CPU <user+system seconds of this process>``
+* ``connections``     → prints ``CONNECTIONS <n>``: connections accepted so far (the
+  relay's, when there is one: what the client opened)
 * end of input        → stops.
 
 :class:`RemoteSite` drives it from the benchmark process.
@@ -39,6 +41,7 @@ async def _serve(knobs: dict[str, Any]) -> None:
     rtt = knobs.pop("relay_rtt", None)
     async with sandbox.running(**knobs) as site, contextlib.AsyncExitStack() as stack:
         url = site.url
+        wire = None
         if rtt is not None:  # the WAN case: the site behind a latency relay
             from bench._relay import relay
 
@@ -61,6 +64,9 @@ async def _serve(knobs: dict[str, Any]) -> None:
             elif command == "reset":
                 site.reset_hits()
                 print("OK", flush=True)
+            elif command == "connections":
+                count = wire.connections if wire is not None else site.connections
+                print("CONNECTIONS", count, flush=True)
             elif command == "cpu":
                 t = os.times()
                 print("CPU", t.user + t.system, flush=True)
@@ -144,6 +150,10 @@ class RemoteSite:
     def set(self, **knobs: Any) -> None:
         self._send("set " + json.dumps(knobs))
         self._expect("OK")
+
+    def connections(self) -> int:
+        self._send("connections")
+        return int(self._expect("CONNECTIONS"))
 
     def cpu(self) -> float:
         self._send("cpu")

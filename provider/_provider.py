@@ -29,6 +29,8 @@ from provider.protocols import (
 )
 from provider.protocols._refusal import MaybeNonce
 from provider.store import Store, store_for
+from provider.store.base import ENV_STORE
+from provider.store.files import ENV_CACHE_DIR
 from scraper.credentials import Cookie, Credentials
 from scraper.errors import (
     ChallengeError,
@@ -38,11 +40,22 @@ from scraper.errors import (
     ProviderError,
     SessionExpiredError,
 )
-from scraper.http import Deadline, PoolConfig, Proxy, borrow, origin_of, translate_errors
+from scraper.http import (
+    KEEPALIVE_TIMEOUT_ENV,
+    MAX_CONNECTIONS_ENV,
+    Deadline,
+    PoolConfig,
+    Proxy,
+    borrow,
+    origin_of,
+    translate_errors,
+)
 from scraper.proxy_env import (
+    PROXY_VARIABLES,
     ProxyEnv,
     ProxySource,
     describe_proxy,
+    environ_snapshot,
     proxy_report,
     resolve_proxy,
 )
@@ -174,18 +187,15 @@ class ChatgptFree:
         as g4f callers pass them.
         """
         cls.get_model(model)
-        prompt = build_prompt(
-            messages,
-            **{k: bool(kwargs[k]) for k in ("do_continue", "include_system") if k in kwargs},
+        prompt = (
+            build_prompt(messages, **_prompt_options(kwargs)) if kwargs else build_prompt(messages)
         )
         read_timeout = _check_timeout(timeout)
         caller_cookies = _check_cookies(cookies, cls.url)
         # A keyword in **kwargs, not a parameter: g4f's signature stays as it was.
         mode = cls._transport_mode(kwargs.get("transport"))
-        target = cls.target(proxy)
-        store = store_for(cls.cache_dir, cls.store)
+        target, store, pool = cls._plan(proxy)
         deadline = Deadline(read_timeout)
-        pool = cls.pool_config()
 
         stored = await store.load(target.site, target.proxy_key)
         if mode == "browser" or (
@@ -211,8 +221,9 @@ class ChatgptFree:
             yielded = False
             protocol = aipkit if creds.generation == "aipkit" else legacy
             try:
-                # Inline, not a helper generator: every chunk of a long answer
-                # passes through each generator layer on its way to the caller.
+                # Inline, not a helper generator, and the protocol's answer read
+                # directly (open_answer, not its chat generator): every chunk of an
+                # answer passes through each generator layer on its way to the caller.
                 with translate_errors(f"chatting with {target.site}", target.proxy):
                     client = borrow(
                         target.site,
@@ -220,11 +231,16 @@ class ChatgptFree:
                         cookies=_merge(creds.cookies, caller_cookies),
                         config=pool,
                     )
-                    async for chunk in protocol.chat(
+                    answer = await protocol.open_answer(
                         client, creds, prompt, read_timeout=read_timeout
-                    ):
-                        yielded = True
-                        yield chunk
+                    )
+                    try:
+                        async for chunk in answer:
+                            yielded = True
+                            yield chunk
+                    finally:
+                        # An answer left early (the caller stopped): its reply is closed now.
+                        await answer.aclose()
                 return
             except (StaleCredentials, Challenged) as exc:
                 if yielded:
@@ -425,6 +441,35 @@ class ChatgptFree:
         return PoolConfig.resolve(cls.max_connections, cls.keepalive_timeout, cls.drain_timeout)
 
     @classmethod
+    def _plan(cls, proxy: str | None) -> tuple[Target, Store, PoolConfig]:
+        """:meth:`target`, the store and :meth:`pool_config` for one call, worked out
+        once per (class settings, ``proxy``, environment): the environment is read
+        on every call, as :meth:`target` promises, but only as the key of the
+        decision (:func:`~scraper.proxy_env.environ_snapshot`), so a change to it
+        takes effect on the next call without every call paying for the decision."""
+        env = environ_snapshot(_PLAN_ENV)
+        key = (
+            cls.url,
+            cls.chat_path,
+            cls.cache_dir,
+            cls.store,
+            cls.max_connections,
+            cls.keepalive_timeout,
+            cls.drain_timeout,
+            proxy,
+            env,
+        )
+        plan = _PLANS.get(key)
+        if plan is None:
+            plan = (cls.target(proxy), store_for(cls.cache_dir, cls.store), cls.pool_config())
+            # Worked out from os.environ: kept only if no other thread changed it meanwhile.
+            if environ_snapshot(_PLAN_ENV) == env:
+                if len(_PLANS) >= _MAX_PLANS:
+                    _PLANS.clear()
+                _PLANS[key] = plan
+        return plan
+
+    @classmethod
     def target(cls, proxy: str | None = None) -> Target:
         """Resolve ``url`` into the site origin and the pages to read, and the proxy in
         effect: ``proxy`` when given (``""``: none at all), else the environment's
@@ -488,6 +533,10 @@ class ChatgptFree:
 
 
 _IGNORED_ENV = ProxyEnv()
+#: Every variable a call's plan depends on (:meth:`ChatgptFree._plan`).
+_PLAN_ENV = (*PROXY_VARIABLES, MAX_CONNECTIONS_ENV, KEEPALIVE_TIMEOUT_ENV, ENV_STORE, ENV_CACHE_DIR)
+_PLANS: dict[tuple[Any, ...], tuple[Target, Store, PoolConfig]] = {}
+_MAX_PLANS = 256
 
 
 @functools.lru_cache(maxsize=256)
@@ -553,7 +602,13 @@ def _merge(site_cookies: tuple[Cookie, ...], caller: tuple[Cookie, ...]) -> tupl
     return tuple(c for c in site_cookies if c.name not in names) + caller
 
 
+def _prompt_options(kwargs: dict[str, Any]) -> dict[str, bool]:
+    return {k: bool(kwargs[k]) for k in ("do_continue", "include_system") if k in kwargs}
+
+
 def _check_timeout(timeout: object) -> float:
+    if (type(timeout) is int or type(timeout) is float) and 0 < timeout < math.inf:
+        return float(timeout)  # the usual case, as the checks below decide it
     if isinstance(timeout, bool) or not isinstance(timeout, int | float):
         raise InvalidInputError(
             f"timeout must be a number of seconds, not {type(timeout).__name__}"

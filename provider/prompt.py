@@ -25,7 +25,10 @@ def validate_messages(messages: object) -> list[Message]:
 
     Raises :class:`InvalidInputError` naming the first bad item otherwise.
     """
-    if isinstance(messages, str | bytes) or not isinstance(messages, Sequence):
+    # type() first: a list of dicts, the usual shape, needs no ABC look-up.
+    if type(messages) is not list and (
+        isinstance(messages, str | bytes) or not isinstance(messages, Sequence)
+    ):
         raise InvalidInputError(
             "messages must be a list of {'role': ..., 'content': ...} dicts, "
             f"not {type(messages).__name__}"
@@ -33,7 +36,7 @@ def validate_messages(messages: object) -> list[Message]:
     if not messages:
         raise InvalidInputError("messages is empty: pass at least one {'role': 'user', ...}")
     for i, message in enumerate(messages):
-        if not isinstance(message, Mapping):
+        if type(message) is not dict and not isinstance(message, Mapping):
             raise InvalidInputError(
                 f"messages[{i}] must be a dict with 'role' and 'content', "
                 f"not {type(message).__name__}"

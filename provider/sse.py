@@ -38,6 +38,11 @@ class Event(NamedTuple):
     id: str | None = None
 
 
+#: An Event made without NamedTuple's keyword-handling constructor (a Python
+#: function): the fast path makes one per delta.
+_new = tuple.__new__
+
+
 class SSEParser:
     """Feed it the body as it arrives; it returns the events completed so far.
 
@@ -68,7 +73,49 @@ class SSEParser:
                 buf = buf[:-1]
             buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
             if hold:
-                buf += b"\r"
+                return self._lines(buf + b"\r")
+        if self._data or self._event or self._skipping:
+            return self._lines(buf)  # inside an event: line by line until it ends
+        return self._blocks(buf)
+
+    def _blocks(self, buf: bytes) -> list[Event]:
+        """The common case, a read that starts between two events: split it into
+        events, take the usual shapes (one ``data: …`` line, or ``event: …`` then
+        ``data: …``, or a comment) as they are, and hand anything else to the line
+        rules (:meth:`_lines`), which give exactly the events they would have
+        given the whole read. What follows the last complete event goes there too.
+        """
+        blocks = buf.split(b"\n\n")
+        rest = blocks.pop()
+        events: list[Event] = []
+        append = events.append
+        max_line = self._max_line
+        ident = self._id
+        for block in blocks:
+            # ``10 not in block``: no b"\n" (an int is looked for with memchr,
+            # several times faster than a one-byte bytes; this runs per event).
+            if block[:6] == b"data: ":
+                if 10 not in block and len(block) <= max_line:
+                    append(_new(Event, (block[6:].decode("utf-8", "replace"), "", ident)))
+                    continue
+            elif block[:7] == b"event: ":
+                name, _, data = block.partition(b"\n")
+                if data[:6] == b"data: " and 10 not in data and len(block) <= max_line:
+                    text = data[6:].decode("utf-8", "replace")
+                    append(_new(Event, (text, name[7:].decode("utf-8", "replace"), ident)))
+                    continue
+            elif block[:1] == b":" and 10 not in block and len(block) <= max_line:
+                continue  # a comment (aipkit's 4096-space preamble)
+            events += self._lines(block + b"\n\n")
+            ident = self._id
+        if rest:
+            events += self._lines(rest)
+        else:
+            self._buf = b""
+        return events
+
+    def _lines(self, buf: bytes) -> list[Event]:
+        """The line rules, for ``buf`` with its line ends made ``\\n`` (bar a held-back ``\\r``)."""
         lines = buf.split(b"\n")
         rest = lines.pop()
         events: list[Event] = []
@@ -92,13 +139,12 @@ class SSEParser:
             else:
                 self._line(line)
                 data = self._data
-        if len(rest) > max_line:
+        held = rest[-1:] == b"\r"  # held back: maybe the line's end, not part of it
+        if len(rest) - held > max_line or self._skipping:
             if not self._skipping:
                 self._skip()
             self._skipping = True
-            rest = b""
-        elif self._skipping:
-            rest = b""
+            rest = b"\r" if held else b""  # the line is dropped; its end still counts
         self._buf = rest
         return events
 

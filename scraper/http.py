@@ -27,7 +27,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 from scraper.credentials import Cookie
-from scraper.http_translate import check_proxy_reply, jar_cookies, load_cookies, translate_errors
+from scraper.http_translate import (
+    check_proxy_reply,
+    cookie_header,
+    jar_cookies,
+    load_cookies,
+    translate_errors,
+)
 from scraper.request import (
     DEFAULT_USER_AGENT,
     Deadline,
@@ -327,18 +333,30 @@ async def _close_with_the_loop(
     # asyncio.run() (and every asyncio.Runner) closes the async generators still
     # alive before it closes the loop: this one's finally closes the pool then,
     # while the loop can still run the close.
+    global _LAST
     try:
         yield
     finally:
         if _POOLS.get(loop) is pools:
             del _POOLS[loop]  # the sessions refer to the loop: let both go
+        if _LAST is not None and _LAST[1] is pools:
+            _LAST = None
         await pools.aclose()
 
 
+#: The last event loop asked for and its pools: a warm call on the same loop skips
+#: the weak dictionary (cleared when that loop's pools close).
+_LAST: tuple[asyncio.AbstractEventLoop, _Pools] | None = None
+
+
 def _pools() -> _Pools:
+    global _LAST
     import asyncio
 
     loop = asyncio.get_running_loop()
+    last = _LAST
+    if last is not None and last[0] is loop and not last[1].closing:
+        return last[1]
     pools = _POOLS.get(loop)
     if pools is None or pools.closing:
         pools = _POOLS[loop] = _Pools()
@@ -347,6 +365,7 @@ def _pools() -> _Pools:
         with contextlib.suppress(StopIteration):
             keeper.asend(None).send(None)
         pools.keeper = keeper
+    _LAST = (loop, pools)
     return pools
 
 
@@ -425,8 +444,6 @@ def _new_session(proxy: Proxy | None, config: PoolConfig) -> aiohttp.ClientSessi
     return session
 
 
-#: Every pooled connection handed out so far (weakly: closed ones are let go).
-_HANDED_OUT: weakref.WeakSet[object] = weakref.WeakSet()
 #: Whether the connection the current task's last request got had served one before.
 _REUSED: contextvars.ContextVar[bool] = contextvars.ContextVar("scraper_http_reused", default=False)
 
@@ -436,25 +453,26 @@ _NOTING: dict[type, type] = {}
 
 def _noting_reuse(base: type[_C]) -> type[_C]:
     """``base`` (aiohttp's or aiohttp-socks's connector), noting in :data:`_REUSED`
-    whether each connection it hands out is a kept-alive one."""
+    whether the connection a request got is a kept-alive one.
+
+    A request starts out as reused (:meth:`Client._send` sets it); making a new
+    connection says otherwise. Only new connections pay for the note: a warm
+    request goes through aiohttp's own ``connect`` untouched, and aiohttp's
+    tracing (a dozen signals per request, about a quarter of a warm chat's CPU)
+    is not needed to tell.
+    """
     made = _NOTING.get(base)
     if made is not None:
         return made
 
-    # Told which connections are reused (for Client._send's retry) here, not by
-    # aiohttp's tracing: a trace costs a dozen signals per request, about a
-    # quarter of a warm chat's CPU.
-    async def connect(self: Any, req: Any, traces: Any, timeout: Any) -> Any:  # noqa: ASYNC109
-        conn = await base.connect(self, req, traces, timeout)
-        protocol = conn.protocol
-        if protocol in _HANDED_OUT:
-            _REUSED.set(True)
-        elif protocol is not None:
-            _HANDED_OUT.add(protocol)
-        return conn
+    async def _create_connection(self: Any, req: Any, traces: Any, timeout: Any) -> Any:  # noqa: ASYNC109
+        _REUSED.set(False)
+        return await base._create_connection(self, req, traces, timeout)
 
     made = _NOTING[base] = type(
-        f"NotingReuse{base.__name__}", (base,), {"connect": connect, "__slots__": ()}
+        f"NotingReuse{base.__name__}",
+        (base,),
+        {"_create_connection": _create_connection, "__slots__": ()},
     )
     return made
 
@@ -477,7 +495,7 @@ class Client:
     ...         return resp.status
     """
 
-    __slots__ = ("_config", "_jar", "_pools", "_session", "proxy", "site")
+    __slots__ = ("_config", "_given", "_jar", "_pools", "_session", "proxy", "site")
 
     def __init__(
         self,
@@ -494,10 +512,12 @@ class Client:
         self.proxy = proxy
         self._pools = pools
         self._config = config or PoolConfig()
+        # The given cookies go into a jar of this call's only once one is needed:
+        # when the site sets a cookie, or someone asks for the call's cookies. Until
+        # then each request carries the header a jar would send, worked out once
+        # per (cookies, URL) for every call that shares them (cookie_header).
+        self._given = tuple(cookies)
         self._jar: aiohttp.CookieJar | None = None
-        cookies = tuple(cookies)
-        if cookies:  # the common case (no bot protection) parses nothing
-            load_cookies(self._cookie_jar(), cookies, site)
 
     def _cookie_jar(self) -> aiohttp.CookieJar:
         if self._jar is None:
@@ -505,11 +525,14 @@ class Client:
 
             # unsafe=True lets the jar hold cookies for IP-address hosts (127.0.0.1 sites).
             self._jar = aiohttp.CookieJar(unsafe=True)
+            load_cookies(self._jar, self._given, self.site)
         return self._jar
 
     def cookies(self) -> tuple[Cookie, ...]:
         """The cookies this call holds for its site (given, or set by the site since)."""
-        return jar_cookies(self._jar, self.site) if self._jar is not None else ()
+        if self._jar is None and not self._given:
+            return ()
+        return jar_cookies(self._cookie_jar(), self.site)
 
     def get(self, url: str, **kwargs: Any) -> _Exchange:
         return _Exchange(self, "GET", url, kwargs)
@@ -547,26 +570,28 @@ class Client:
         fails before any answer came back, so sending again is safe; each such
         connection is dropped and the next tried, until the request has been
         tried once on a fresh connection. A failure there is the caller's."""
-        import aiohttp
-
         if self._pools is not None and self._pools.drains:
             await self._pools.handover(self._session)
+        cookie = None
         if self._jar is not None:
             from yarl import URL
 
             target = URL(target)
-            cookie = self._jar.filter_cookies(target)
-            if cookie:
-                headers = {
-                    **(headers or {}),
-                    "Cookie": "; ".join(f"{m.key}={m.coded_value}" for m in cookie.values()),
-                }
+            morsels = self._jar.filter_cookies(target)
+            if morsels:
+                cookie = "; ".join(f"{m.key}={m.coded_value}" for m in morsels.values())
+        elif self._given:
+            cookie = cookie_header(self._given, self.site, str(target))
+        if cookie:
+            headers = {**(headers or {}), "Cookie": cookie}
         for _ in range(_MAX_STALE):
-            _REUSED.set(False)
+            _REUSED.set(True)  # until the connector makes a new connection for it
             try:
                 resp = await self._session.request(method, target, headers=headers, **kwargs)
                 break
-            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            except _stale_errors() as exc:  # evaluated only when something was raised
+                import aiohttp
+
                 if not _REUSED.get() or isinstance(exc, aiohttp.ClientConnectorError):
                     raise
                 log.debug(
@@ -577,9 +602,17 @@ class Client:
                 )
         else:
             resp = await self._session.request(method, target, headers=headers, **kwargs)
-        if resp.cookies:
+        # The header first: resp.cookies makes a SimpleCookie even when there is none.
+        if "Set-Cookie" in resp.headers and resp.cookies:
             self._cookie_jar().update_cookies(resp.cookies, resp.url)
         return resp
+
+
+def _stale_errors() -> tuple[type[Exception], ...]:
+    """What a kept-alive connection the server had closed raises (aiohttp, imported by then)."""
+    import aiohttp
+
+    return (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 
 
 class _Exchange:
@@ -711,9 +744,29 @@ async def _read_page(resp: aiohttp.ClientResponse, what: str, max_bytes: int) ->
 async def read_at_most(resp: Any, limit: int) -> bytes | None:
     """The body of ``resp`` (aiohttp's response, or anything with its
     ``content.iter_chunked``), or None as soon as it passes ``limit`` bytes."""
-    body = bytearray()
-    async for chunk in resp.content.iter_chunked(65536):
-        body += chunk
-        if len(body) > limit:
+    content = resp.content
+    readany = getattr(content, "readany", None)
+    if readany is None:  # the browser transport's body
+        body = bytearray()
+        async for chunk in content.iter_chunked(65536):
+            body += chunk
+            if len(body) > limit:
+                return None
+        return bytes(body)
+    # aiohttp's: what has arrived, read by plain awaits (no async generator); what
+    # one read returns is already in memory, bounded by aiohttp's flow control.
+    first: bytes = await readany()
+    if len(first) > limit:
+        return None
+    if not first:
+        return first
+    chunk = await readany()
+    if not chunk:
+        return first  # a short reply: one read, no copy
+    buffer = bytearray(first)
+    while chunk:
+        buffer += chunk
+        if len(buffer) > limit:
             return None
-    return bytes(body)
+        chunk = await readany()
+    return bytes(buffer)

@@ -7,8 +7,9 @@ Re-exported by :mod:`scraper.http`, which uses them for every request.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:  # aiohttp costs ~0.3 s to import: only a request loads it
     import aiohttp
 from scraper.errors import NetworkError, ProviderError, ProviderTimeoutError
 
-__all__ = ["check_proxy_reply", "jar_cookies", "load_cookies", "translate_errors"]
+__all__ = ["check_proxy_reply", "cookie_header", "jar_cookies", "load_cookies", "translate_errors"]
 
 
 def load_cookies(jar: aiohttp.abc.AbstractCookieJar, cookies: Iterable[Cookie], site: str) -> None:
@@ -50,6 +51,46 @@ def load_cookies(jar: aiohttp.abc.AbstractCookieJar, cookies: Iterable[Cookie], 
         if cookie.http_only:
             morsel["httponly"] = True
         jar.update_cookies({cookie.name: morsel}, response_url=site_url)
+
+
+#: id(cookies) → (cookies, {url: (Cookie header, time it holds until)}): the tuple is
+#: kept with its entry, so its id names it for as long as the entry lives.
+_HEADERS: dict[int, tuple[tuple[Cookie, ...], dict[str, tuple[str, float]]]] = {}
+_MAX_HEADERS = 64
+_MAX_URLS = 16
+
+
+def cookie_header(cookies: tuple[Cookie, ...], site: str, url: str) -> str:
+    """The ``Cookie`` header a jar holding ``cookies`` (given for ``site``) sends to ``url``.
+
+    Worked out by such a jar (domain, path, ``Secure`` and expiry as it decides) once
+    per (cookies, URL), and kept until the first of the cookies expires: every call
+    with the same stored credentials shares the same tuple of cookies, so a warm
+    chat builds no jar and parses no cookie.
+    """
+    now = time.time()
+    entry = _HEADERS.get(id(cookies))
+    if entry is None or entry[0] is not cookies:
+        if len(_HEADERS) >= _MAX_HEADERS:
+            _HEADERS.clear()
+        entry = _HEADERS[id(cookies)] = (cookies, {})
+    by_url = entry[1]
+    found = by_url.get(url)
+    if found is not None and now < found[1]:
+        return found[0]
+    import aiohttp
+    from yarl import URL
+
+    jar = aiohttp.CookieJar(unsafe=True)  # unsafe: IP-address hosts (127.0.0.1 sites) too
+    load_cookies(jar, cookies, site)
+    header = "; ".join(f"{m.key}={m.coded_value}" for m in jar.filter_cookies(URL(url)).values())
+    until = min(
+        (c.expires for c in cookies if c.expires is not None and c.expires > now), default=math.inf
+    )
+    if len(by_url) >= _MAX_URLS:
+        by_url.clear()
+    by_url[url] = (header, until)
+    return header
 
 
 def jar_cookies(jar: aiohttp.abc.AbstractCookieJar, site: str) -> tuple[Cookie, ...]:
@@ -89,18 +130,33 @@ def _morsel_expiry(morsel: Morsel[str], now: float) -> float | None:
     return None
 
 
-@contextlib.contextmanager
-def translate_errors(what: str, proxy: Proxy | None) -> Iterator[None]:
+def translate_errors(what: str, proxy: Proxy | None) -> _Translating:
     """Turn aiohttp's errors into the project's, with no proxy password in the text."""
-    try:
-        yield
-    except ProviderError:
-        raise
-    except Exception as exc:
-        mapped = _translated(exc, what, proxy)
-        if mapped is None:
-            raise
-        raise mapped from None
+    return _Translating(what, proxy)
+
+
+class _Translating:
+    """:func:`translate_errors`' context: a plain class, not a generator-based context
+    manager, since every chat enters one."""
+
+    __slots__ = ("proxy", "what")
+
+    def __init__(self, what: str, proxy: Proxy | None) -> None:
+        self.what = what
+        self.proxy = proxy
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, _tb: object
+    ) -> None:
+        # Ours, and what is not an error (cancellation, an early close): as they are.
+        if exc is None or isinstance(exc, ProviderError) or not isinstance(exc, Exception):
+            return
+        mapped = _translated(exc, self.what, self.proxy)
+        if mapped is not None:
+            raise mapped from None
 
 
 def _translated(exc: Exception, what: str, proxy: Proxy | None) -> ProviderError | None:

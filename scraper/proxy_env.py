@@ -51,9 +51,11 @@ from scraper.errors import ConfigurationError
 from scraper.http import Proxy
 
 __all__ = [
+    "PROXY_VARIABLES",
     "ProxyEnv",
     "ProxySource",
     "describe_proxy",
+    "environ_snapshot",
     "no_proxy_exempts",
     "proxy_report",
     "resolve_proxy",
@@ -97,6 +99,45 @@ class ProxyEnv:
 
 
 _NO_PROXY_ENV = ProxyEnv()
+
+#: Every variable :meth:`ProxyEnv.from_environ` looks at.
+PROXY_VARIABLES = (
+    "https_proxy",
+    "HTTPS_PROXY",
+    "http_proxy",
+    "HTTP_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+    "REQUEST_METHOD",
+)
+
+_ENCODED: dict[tuple[str, ...], tuple[bytes, ...]] = {}
+
+
+def environ_snapshot(names: tuple[str, ...]) -> tuple[object, ...]:
+    """The values of ``names`` in ``os.environ`` now (None for unset), as a hashable key.
+
+    For a decision made from these variables and cached on their values: the
+    environment is read on every call, so a change takes effect on the next one,
+    at the cost of one dictionary look-up per name. On POSIX the values are read
+    from the mapping ``os.environ`` keeps its bytes in (what ``os.environ.get``
+    reads after encoding the name, ten times faster); raw bytes are as good a
+    key as the decoded text. Elsewhere, or with ``os.environ`` replaced by a
+    plain mapping, through ``os.environ.get``.
+
+    >>> environ_snapshot(("A_VARIABLE_NOBODY_SETS",))
+    (None,)
+    """
+    env = os.environ
+    raw = getattr(env, "_data", None)
+    if os.name == "posix" and type(raw) is dict:
+        keys = _ENCODED.get(names)
+        if keys is None:
+            keys = _ENCODED[names] = tuple(os.fsencode(name) for name in names)
+        return tuple(map(raw.get, keys))
+    return tuple(map(env.get, names))
 
 
 @dataclass(frozen=True, slots=True)

@@ -415,8 +415,8 @@ MUTANTS: list[Mutant] = [
         "broken-connection-untranslated",
         "a connection broken mid-answer leaks aiohttp's error instead of NetworkError",
         "provider/protocols/_common.py",
-        "    except ClientPayloadError as exc:\n",
-        "    except ZeroDivisionError as exc:\n",
+        "            except _payload_error() as exc:  # evaluated only when something was raised\n",
+        "            except ZeroDivisionError as exc:\n",
         ("tests/faults/test_faults.py", "-k", "dropped"),
     ),
     Mutant(
@@ -792,8 +792,12 @@ MUTANTS: list[Mutant] = [
         "huge-page-read-whole",
         "issue 20: a page is read whole before its size is checked (an endless page hangs)",
         "scraper/http.py",
-        "        if len(body) > limit:\n            return None\n    return bytes(body)\n",
-        "    return bytes(body) if len(body) <= limit else None\n",
+        "        if len(buffer) > limit:\n"
+        "            return None\n"
+        "        chunk = await readany()\n"
+        "    return bytes(buffer)\n",
+        "        chunk = await readany()\n"
+        "    return bytes(buffer) if len(buffer) <= limit else None\n",
         ("tests/faults/test_faults.py", "-k", "huge_page"),
     ),
     Mutant(
@@ -1061,6 +1065,71 @@ MUTANTS: list[Mutant] = [
         "            await self._pools.handover(self._session)\n",
         "            pass\n",
         ("tests/provider/test_body_end.py", "-k", "warm_chats_keep"),
+    ),
+    Mutant(
+        "i25-cookie-header-outlives-a-cookie",
+        "issue 25: the cached Cookie header keeps a stored cookie after it expired",
+        "scraper/http_translate.py",
+        "    if found is not None and now < found[1]:\n",
+        "    if found is not None:\n",
+        ("tests/provider/test_pool.py", "-k", "stops_travelling"),
+    ),
+    Mutant(
+        "i25-cookie-header-crosses-calls",
+        "issue 25: one call's cached Cookie header goes to a call holding other cookies",
+        "scraper/http_translate.py",
+        "    entry = _HEADERS.get(id(cookies))\n",
+        "    entry = next(iter(_HEADERS.values()), None)\n",
+        ("tests/provider/test_pool.py", "-k", "same_url"),
+        extra=("    if entry is None or entry[0] is not cookies:\n", "    if entry is None:\n"),
+    ),
+    Mutant(
+        "i25-cookie-header-ignores-the-path",
+        "issue 25: the Cookie header is worked out for the site's root, not the request's URL",
+        "scraper/http_translate.py",
+        "jar.filter_cookies(URL(url))",
+        "jar.filter_cookies(URL(site))",
+        ("tests/provider/test_pool.py", "-k", "only_where"),
+    ),
+    Mutant(
+        "i25-site-cookie-not-kept-in-the-call",
+        "issue 25: a cookie the site sets mid-call is not sent on the call's next request",
+        "scraper/http.py",
+        '        if "Set-Cookie" in resp.headers and resp.cookies:\n',
+        '        if "Set-Cookie" in resp.headers and not resp.cookies:\n',
+        ("tests/provider/test_pool.py", "-k", "joins_the_calls"),
+    ),
+    Mutant(
+        "i25-sse-fast-path-drops-the-event-name",
+        "issue 25: the SSE fast path gives named events no name (aipkit's done is missed)",
+        "provider/sse.py",
+        'append(_new(Event, (text, name[7:].decode("utf-8", "replace"), ident)))',
+        'append(_new(Event, (text, "", ident)))',
+        ("tests/provider/test_sse.py", "-k", "captures or whole_events"),
+    ),
+    Mutant(
+        "i25-sse-lone-cr-lost-while-skipping",
+        "issue 25: a held-back lone CR is dropped with an over-long line: the next line joins it",
+        "provider/sse.py",
+        'rest = b"\\r" if held else b""',
+        'rest = b""',
+        ("tests/provider/test_sse.py", "-k", "lone_cr"),
+    ),
+    Mutant(
+        "i25-plan-not-keyed-on-the-environment",
+        "issue 25: the call's plan is cached without the environment: a proxy set later is ignored",
+        "provider/_provider.py",
+        "            proxy,\n            env,\n        )\n",
+        "            proxy,\n        )\n",
+        ("tests/provider/test_env_proxy.py", "-k", "bad_environment"),
+    ),
+    Mutant(
+        "i25-store-misses-another-process",
+        "issue 25: a warm store answers from memory without looking at the file",
+        "provider/store/files.py",
+        "        if cached is not None and cached.stamp == stamp:\n",
+        "        if cached is not None:\n",
+        ("tests/provider/test_store.py", "-k", "another_process"),
     ),
     # -- issue 29: refusals by structure, every release class ---------------------------
     Mutant(

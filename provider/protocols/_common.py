@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -101,9 +103,11 @@ def chat_headers(creds: Credentials, accept: str) -> dict[str, str]:
     return headers
 
 
+@functools.lru_cache(maxsize=64)
 def read_timeout_for(seconds: float) -> aiohttp.ClientTimeout:
     """Connecting (waiting for a free pooled connection included) and every gap
-    between two reads bounded; the whole answer not."""
+    between two reads bounded; the whole answer not. (Cached: a frozen value every
+    request of a call, and every call with the same timeout, shares.)"""
     import aiohttp
 
     return aiohttp.ClientTimeout(
@@ -223,20 +227,165 @@ class Interpreter(Protocol):
         """The stream ended before ``done``: raise what that means."""
 
 
-async def texts(chunks: AsyncIterable[bytes], interpreter: Interpreter) -> AsyncIterator[str]:
+def texts(
+    chunks: AsyncIterable[bytes],
+    interpreter: Interpreter,
+    exchange: AbstractAsyncContextManager[Any] | None = None,
+) -> Texts:
+    """The answer's text, one chunk per network read, as the reads arrive (see :class:`Texts`)."""
+    return Texts(chunks, interpreter, exchange)
+
+
+class Answer(Protocol):
+    """An answer being read: its text chunks as they arrive; ``aclose`` stops it early."""
+
+    def __aiter__(self) -> AsyncIterator[str]: ...
+
+    def __anext__(self) -> Awaitable[str]: ...
+
+    def aclose(self) -> Awaitable[None]: ...
+
+
+async def opened(exchange: AbstractAsyncContextManager[Reply]) -> Reply:
+    """Enter a request's ``async with`` by hand, for a reply that outlives the function
+    that sent it (the caller reads the answer): leave it with :func:`left`."""
+    return await exchange.__aenter__()
+
+
+async def left(exchange: AbstractAsyncContextManager[Any], exc: BaseException | None) -> None:
+    """Leave an :func:`opened` exchange, as an ``async with`` would on ``exc`` (None: cleanly)."""
+    await exchange.__aexit__(
+        None if exc is None else type(exc), exc, None if exc is None else exc.__traceback__
+    )
+
+
+class Opener(Protocol):
+    """A generation's ``open_answer``: send the prompt, return the answer being read."""
+
+    def __call__(
+        self, client: Session, creds: Credentials, prompt: str, *, read_timeout: float
+    ) -> Awaitable[Answer]: ...
+
+
+class Chat(Protocol):
+    """A generation's ``chat``: send the prompt, yield the answer's text."""
+
+    def __call__(
+        self, client: Session, creds: Credentials, prompt: str, *, read_timeout: float
+    ) -> AsyncIterator[str]: ...
+
+
+def chat_of(open_answer: Opener) -> Chat:
+    """The generator form of ``open_answer`` (each protocol's ``chat``): the answer is
+    closed when the generator is, whether read to its end or left early."""
+
+    async def chat(
+        client: Session, creds: Credentials, prompt: str, *, read_timeout: float
+    ) -> AsyncIterator[str]:
+        answer = await open_answer(client, creds, prompt, read_timeout=read_timeout)
+        async with contextlib.aclosing(answer):
+            async for text in answer:
+                yield text
+
+    chat.__doc__ = "Send ``prompt``; yield the answer's text as it streams in."
+    return chat
+
+
+class Whole:
+    """An answer that came in one piece (legacy's JSON reply): one chunk."""
+
+    __slots__ = ("_text",)
+
+    def __init__(self, text: str) -> None:
+        self._text: str | None = text
+
+    def __aiter__(self) -> Whole:
+        return self
+
+    async def __anext__(self) -> str:
+        text, self._text = self._text, None
+        if text is None:
+            raise StopAsyncIteration
+        return text
+
+    async def aclose(self) -> None:
+        self._text = None
+
+
+class Texts:
     """The answer's text, one chunk per network read, as the reads arrive.
 
     Everything one read completes is joined into one chunk: the caller gets it
-    at the same moment it would have got the pieces, with one hop through the
-    generator stack instead of one per event (what makes a 10 MB answer cheap).
-    Text that came before an error in the same read is delivered, then the error.
-    """
-    from aiohttp import ClientPayloadError
+    at the same moment it would have got the pieces, with one hop instead of one
+    per event (what makes a 10 MB answer cheap). Text that came before an error
+    in the same read is delivered, then the error.
 
-    parser = SSEParser()
-    feed, on_event = parser.feed, interpreter.on_event
-    try:
-        async for chunk in chunks:
+    An async iterator of its own rather than an async generator: a warm chat
+    passes through it once, and every async generator costs a registration with
+    the event loop and a layer per chunk. With ``exchange`` (the reply's
+    ``async with``, entered by the caller) it also ends the reply: cleanly once
+    the answer is complete (the pool keeps the connection), as an error
+    otherwise — or when :meth:`aclose` stops it early.
+    """
+
+    __slots__ = ("_chunks", "_exchange", "_interpreter", "_parser", "_pending", "_stream_ended")
+
+    def __init__(
+        self,
+        chunks: AsyncIterable[bytes],
+        interpreter: Interpreter,
+        exchange: AbstractAsyncContextManager[Any] | None = None,
+    ) -> None:
+        self._chunks = chunks.__aiter__()
+        self._interpreter = interpreter
+        self._parser = SSEParser()
+        self._exchange = exchange
+        self._pending: ProviderError | None = None  # raised after the text that came with it
+        self._stream_ended = False
+
+    def __aiter__(self) -> Texts:
+        return self
+
+    async def __anext__(self) -> str:
+        try:
+            return await self._next()
+        except StopAsyncIteration:
+            await self._end(None)
+            raise
+        except BaseException as exc:
+            await self._end(exc)
+            raise
+
+    async def aclose(self) -> None:
+        """Stop reading: the reply ends cleanly if the answer was complete, else as cut."""
+        if self._exchange is not None:
+            await self._end(None if self._interpreter.done else GeneratorExit())
+
+    async def _end(self, exc: BaseException | None) -> None:
+        exchange, self._exchange = self._exchange, None
+        if exchange is not None:
+            await left(exchange, exc)
+
+    async def _next(self) -> str:
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            raise pending
+        interpreter = self._interpreter
+        if interpreter.done:
+            raise StopAsyncIteration
+        feed, on_event = self._parser.feed, interpreter.on_event
+        while not self._stream_ended:
+            try:
+                chunk = await self._chunks.__anext__()
+            except StopAsyncIteration:
+                self._stream_ended = True
+                break
+            except _payload_error() as exc:  # evaluated only when something was raised
+                raise NetworkError(
+                    f"the connection broke in the middle of the answer ({type(exc).__name__}); "
+                    "what arrived before was delivered: retry to get the whole answer"
+                ) from None
             parts: list[str] = []
             try:
                 for event in feed(chunk):
@@ -245,26 +394,34 @@ async def texts(chunks: AsyncIterable[bytes], interpreter: Interpreter) -> Async
                         parts.append(text)
                     if interpreter.done:
                         break
-            except ProviderError:
-                if parts:
-                    yield "".join(parts)
-                raise
+            except ProviderError as exc:
+                if not parts:
+                    raise
+                self._pending = exc
             if parts:
-                yield parts[0] if len(parts) == 1 else "".join(parts)
+                return parts[0] if len(parts) == 1 else "".join(parts)
             if interpreter.done:
-                return
-        for event in parser.end():
+                raise StopAsyncIteration
+        # The body ended: what the parser held back, then what an early end means.
+        parts = []
+        for event in self._parser.end():
             text = on_event(event)
             if text:
-                yield text
+                parts.append(text)
             if interpreter.done:
-                return
-    except ClientPayloadError as exc:
-        raise NetworkError(
-            f"the connection broke in the middle of the answer ({type(exc).__name__}); "
-            "what arrived before was delivered: retry to get the whole answer"
-        ) from None
-    interpreter.on_end()
+                break
+        if parts:
+            return "".join(parts)
+        if not interpreter.done:
+            interpreter.on_end()
+        raise StopAsyncIteration
+
+
+def _payload_error() -> type[Exception]:
+    """aiohttp's broken-body error (aiohttp is imported by the time a body is read)."""
+    from aiohttp import ClientPayloadError
+
+    return ClientPayloadError
 
 
 def cut_short() -> NetworkError:

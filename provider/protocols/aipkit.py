@@ -13,18 +13,21 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
+import random
 import string
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 from provider.protocols._common import (
     Session,
+    Texts,
     chat_headers,
+    chat_of,
     check_not_page,
     cut_short,
+    left,
+    opened,
     read_json,
     read_timeout_for,
     reply_kind,
@@ -34,7 +37,15 @@ from provider.protocols._refusal import NONCE_HINTS, aipkit_cache_error, aipkit_
 from provider.sse import Event
 from scraper.credentials import Credentials
 
-__all__ = ["NONCE_HINTS", "AipkitStream", "cache_message", "chat", "error_from", "new_nonce"]
+__all__ = [
+    "NONCE_HINTS",
+    "AipkitStream",
+    "cache_message",
+    "chat",
+    "error_from",
+    "new_nonce",
+    "open_answer",
+]
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +56,9 @@ async def cache_message(
     client: Session, creds: Credentials, prompt: str, *, read_timeout: float
 ) -> str:
     """Step 1: hand the message to the site; returns its one-time cache key."""
+    # The plugin's own script makes the id with Math.random: an id, not a secret.
     msg_id = f"aipkit-client-msg-{creds.bot_id}-{int(time.time() * 1000)}-" + "".join(
-        secrets.choice(_ALNUM) for _ in range(5)
+        random.choices(_ALNUM, k=5)
     )
     async with client.post(
         creds.ajax_url,
@@ -92,22 +104,34 @@ def stream_params(creds: Credentials, cache_key: str) -> dict[str, str]:
     return params
 
 
-async def chat(
+async def open_answer(
     client: Session, creds: Credentials, prompt: str, *, read_timeout: float
-) -> AsyncIterator[str]:
-    """Send ``prompt``; yield the answer's text as it streams in."""
+) -> Texts:
+    """Send ``prompt`` and open the answer stream; its text as it streams in.
+
+    The caller reads it to its end or closes it (``aclose``): what :func:`chat`
+    does, without a generator of its own in the way of every chunk.
+    """
     cache_key = await cache_message(client, creds, prompt, read_timeout=read_timeout)
-    async with client.get(
+    exchange = client.get(
         creds.ajax_url,
         params=stream_params(creds, cache_key),
         headers=chat_headers(creds, "text/event-stream"),
         timeout=read_timeout_for(read_timeout),
         allow_redirects=False,
-    ) as resp:
-        if reply_kind(resp) != "stream" or resp.status != 200:
+    )
+    resp = await opened(exchange)
+    if reply_kind(resp) != "stream" or resp.status != 200:
+        try:
             await check_not_page(resp, "opening the answer stream")
-        async for text in texts(resp.content.iter_any(), AipkitStream(creds)):
-            yield text
+        except BaseException as exc:
+            await left(exchange, exc)
+            raise
+    return texts(resp.content.iter_any(), AipkitStream(creds), exchange)
+
+
+#: Send ``prompt``; yield the answer's text as it streams in.
+chat = chat_of(open_answer)
 
 
 class AipkitStream:

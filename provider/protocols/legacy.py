@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 from provider.protocols._common import (
+    Answer,
     Session,
+    Whole,
     chat_headers,
+    chat_of,
     check_not_page,
     cut_short,
+    left,
+    opened,
     read_json,
     read_timeout_for,
     reply_kind,
@@ -54,25 +58,38 @@ def form(creds: Credentials, prompt: str) -> dict[str, str]:
     }
 
 
-async def chat(
+async def open_answer(
     client: Session, creds: Credentials, prompt: str, *, read_timeout: float
-) -> AsyncIterator[str]:
-    """Send ``prompt``; yield the answer's text as it streams in."""
-    async with client.post(
+) -> Answer:
+    """Send ``prompt``; the answer's text as it streams in.
+
+    The caller reads it to its end or closes it (``aclose``): what :func:`chat`
+    does, without a generator of its own in the way of every chunk.
+    """
+    exchange = client.post(
         creds.ajax_url,
         data=form(creds, prompt),
         headers=chat_headers(creds, "text/event-stream, application/json;q=0.9, */*;q=0.8"),
         timeout=read_timeout_for(read_timeout),
         allow_redirects=False,
-    ) as resp:
+    )
+    resp = await opened(exchange)
+    try:
         kind = reply_kind(resp)
-        if kind == "json":
-            yield answer_from_json(await read_json(resp))
-            return
-        if kind != "stream" or resp.status != 200:
+        if kind == "stream" and resp.status == 200:
+            return texts(resp.content.iter_any(), LegacyStream(), exchange)
+        if kind != "json":
             await check_not_page(resp, "sending the message")
-        async for text in texts(resp.content.iter_any(), LegacyStream()):
-            yield text
+        whole = Whole(answer_from_json(await read_json(resp)))
+    except BaseException as exc:
+        await left(exchange, exc)
+        raise
+    await left(exchange, None)
+    return whole
+
+
+#: Send ``prompt``; yield the answer's text as it streams in.
+chat = chat_of(open_answer)
 
 
 class LegacyStream:

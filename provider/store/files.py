@@ -93,6 +93,7 @@ class CredentialStore(SingleFlight):
         default_factory=weakref.WeakKeyDictionary, repr=False
     )
     _paths: dict[str, Path] = field(default_factory=dict, repr=False)
+    _names: dict[str, str] = field(default_factory=dict, repr=False)
     _disk_ok: bool = True
     _warned: set[str] = field(default_factory=set, repr=False)
     #: key → the (mtime_ns, size) of a file found unreadable: warned about once, not
@@ -106,6 +107,10 @@ class CredentialStore(SingleFlight):
     @property
     def folder(self) -> Path:
         return self.directory / "credentials"
+
+    def _name(self, key: str) -> str:
+        name = self._names[key] = str(self.path(key))
+        return name
 
     def path(self, key: str) -> Path:
         path = self._paths.get(key)
@@ -121,9 +126,10 @@ class CredentialStore(SingleFlight):
         cached = self._memory.get(key)
         if not self._disk_ok and cached is not None and cached.stamp == (0, 0):
             return cached.creds  # written while the disk was unusable: newer than any file
-        path = self.path(key)
         try:
-            st = path.stat()
+            # A stat per call (a string path: no Path work) is how a refresh by
+            # another process is seen; the file is read only when it changed.
+            st = os.stat(self._names.get(key) or self._name(key))
         except FileNotFoundError:
             return self._from_memory_only(key)
         except OSError as exc:
@@ -134,7 +140,7 @@ class CredentialStore(SingleFlight):
             return cached.creds
         if self._unreadable.get(key) == stamp:
             return None
-        creds = self._read(path)
+        creds = self._read(self.path(key))
         if creds is not None:
             self._memory[key] = _Cached(stamp, creds)
             self._unreadable.pop(key, None)

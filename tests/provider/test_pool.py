@@ -265,8 +265,8 @@ async def test_one_callers_cookies_never_reach_another_callers_request() -> None
         bob = borrow(site, None, cookies=[Cookie("who", "bob", "127.0.0.1", "/")])
         nobody = borrow(site, None)
         for client, who, extra in [
-            (alice, "alice", "&set=1"),  # the site sets a cookie for alice's call only
-            (bob, "bob", ""),
+            (alice, "alice", "&set=1"),  # the site sets a cookie for alice's call
+            (bob, "bob", "&set=1"),  # and one for bob's
             (alice, "alice", ""),
             (nobody, "nobody", ""),
             (bob, "bob", ""),
@@ -278,9 +278,96 @@ async def test_one_callers_cookies_never_reach_another_callers_request() -> None
             ("bob", "who=bob"),
             ("alice", "who=alice; from_site=alice"),
             ("nobody", ""),
-            ("bob", "who=bob"),
+            ("bob", "who=bob; from_site=bob"),
         ]
         assert len(peers) == 1  # all of it on one shared, kept-alive connection
+    finally:
+        await runner.cleanup()
+
+
+async def cookie_echo() -> tuple[web.AppRunner, str, list[str]]:
+    """A site that notes the Cookie header of every request (set_cookie=NAME sets one)."""
+    seen: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Cookie", ""))
+        response = web.Response(text="ok")
+        if request.query.get("set_cookie"):
+            response.set_cookie(request.query["set_cookie"], "from-site")
+        return response
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}", seen
+
+
+async def test_calls_with_other_cookies_to_the_same_url_each_send_their_own() -> None:
+    # Stored cookies travel as a header worked out once per (cookies, URL): calls
+    # holding other cookies must never get that header, even for the same URL.
+    runner, site, seen = await cookie_echo()
+    try:
+        alice = (Cookie("who", "alice", "127.0.0.1", "/"),)
+        bob = (Cookie("who", "bob", "127.0.0.1", "/"), Cookie("extra", "1", "127.0.0.1", "/"))
+        for cookies in (alice, bob, alice, bob, ()):
+            async with borrow(site, None, cookies=cookies).post(f"{site}/chat") as resp:
+                assert resp.status == 200
+        assert seen == ["who=alice", "who=bob; extra=1", "who=alice", "who=bob; extra=1", ""]
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_stored_cookie_goes_only_where_a_jar_would_send_it() -> None:
+    runner, site, seen = await cookie_echo()
+    try:
+        cookies = (
+            Cookie("everywhere", "1", "127.0.0.1", "/"),
+            Cookie("under_wp", "2", "127.0.0.1", "/wp-admin"),
+            Cookie("tls_only", "3", "127.0.0.1", "/", secure=True),  # never over http
+            Cookie("other_host", "4", "example.org", "/"),
+            Cookie("gone", "5", "127.0.0.1", "/", expires=time.time() - 60),
+        )
+        for path in ("/wp-admin/admin-ajax.php", "/chat/", "/wp-admin/admin-ajax.php"):
+            async with borrow(site, None, cookies=cookies).get(f"{site}{path}") as resp:
+                assert resp.status == 200
+        assert seen == ["everywhere=1; under_wp=2", "everywhere=1", "everywhere=1; under_wp=2"]
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_stored_cookie_stops_travelling_when_it_expires() -> None:
+    runner, site, seen = await cookie_echo()
+    try:
+        expires = time.time() + 2  # the jar reads whole seconds (an Expires date)
+        cookies = (
+            Cookie("short", "1", "127.0.0.1", "/", expires=expires),
+            Cookie("long", "2", "127.0.0.1", "/"),
+        )
+        async with borrow(site, None, cookies=cookies).get(f"{site}/chat") as resp:
+            assert resp.status == 200
+        await asyncio.sleep(max(0.0, expires - time.time()) + 0.1)  # a time, not an event
+        async with borrow(site, None, cookies=cookies).get(f"{site}/chat") as resp:
+            assert resp.status == 200
+        assert seen == ["short=1; long=2", "long=2"]
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_cookie_the_site_sets_joins_the_calls_later_requests_only() -> None:
+    runner, site, seen = await cookie_echo()
+    try:
+        stored = (Cookie("stored", "1", "127.0.0.1", "/"),)
+        first = borrow(site, None, cookies=stored)
+        async with first.get(f"{site}/page?set_cookie=session") as resp:
+            assert resp.status == 200
+        async with first.post(f"{site}/chat") as resp:  # the same call: the site's cookie too
+            assert resp.status == 200
+        assert {c.name for c in first.cookies()} == {"stored", "session"}
+        async with borrow(site, None, cookies=stored).post(f"{site}/chat") as resp:
+            assert resp.status == 200  # another call: the stored cookies alone
+        assert seen == ["stored=1", "stored=1; session=from-site", "stored=1"]
     finally:
         await runner.cleanup()
 

@@ -85,3 +85,50 @@ def test_any_bytes_any_split_same_events_never_raises(body: bytes, cuts: list[in
     points = sorted({min(c, len(body)) for c in cuts})
     pieces = [body[a:b] for a, b in zip([0, *points], [*points, len(body)], strict=True)]
     assert parse_all(pieces) == parse_all([body])
+
+
+#: Pieces SSE streams are made of, so random bodies are mostly well-formed events:
+#: the fast path (whole events in one read) and the line rules (one byte per read,
+#: never a whole event at once) both see them.
+SSE_PIECES = [
+    b"data: ",
+    b"data:",
+    b"event: ",
+    b"event: done",
+    b"id: 7",
+    b": comment",
+    b"retry: 5",
+    b"\n",
+    b"\n\n",
+    b"\r",
+    b"\r\n",
+    b'{"delta":"h\xc3\xa9"}',
+    b"\xc3",
+    b" ",
+    b"x" * 40,
+]
+
+
+@given(
+    st.lists(st.sampled_from(SSE_PIECES), max_size=40),
+    st.sampled_from([1 << 20, 8, 30]),
+)
+def test_whole_events_in_one_read_parse_as_the_line_rules_do(
+    pieces: list[bytes], max_line: int
+) -> None:
+    body = b"".join(pieces)
+    whole, bytewise = SSEParser(max_line=max_line), SSEParser(max_line=max_line)
+    at_once = whole.feed(body) + whole.end()
+    one_by_one = [e for i in range(len(body)) for e in bytewise.feed(body[i : i + 1])]
+    assert at_once == one_by_one + bytewise.end()
+    assert whole.skipped_lines == bytewise.skipped_lines
+
+
+def test_a_lone_cr_ends_an_overlong_line_when_it_comes_alone() -> None:
+    long = b"data: " + b"x" * 40
+    # The line end (a lone \r, held back: it may start \r\n) comes in its own read,
+    # while the over-long line is being skipped: the next line is a line of its own.
+    assert parse_all([long, b"\r", b"data: ok\r\r"], max_line=30) == [Event("ok")]
+    # A line of exactly max_line bytes is kept, its held-back \r is not part of it.
+    exact = b"data: " + b"y" * 24
+    assert parse_all([exact, b"\r", b"\r"], max_line=30) == [Event("y" * 24)]

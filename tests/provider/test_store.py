@@ -308,3 +308,30 @@ def test_stored_json_is_compact_and_versioned(tmp_path: Path) -> None:
     data = json.loads(store.path(entry_key(SITE, "")).read_text())
     assert data["version"] == 1
     assert data["credentials"]["generation"] == "aipkit"
+
+
+def test_a_refresh_by_another_process_is_seen_by_a_warm_store(tmp_path: Path) -> None:
+    # This process has read (and holds in memory) the entry; another process then
+    # writes a newer one. The next look must return the newer one (a stat tells),
+    # without a new store instance.
+    store = CredentialStore(tmp_path)
+    store.put(make("aaaaaaaaaa"), "")
+    assert (held := store.get(SITE, "")) is not None and held.nonce == "aaaaaaaaaa"
+    writer = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from provider.store import CredentialStore\n"
+        "from tests.provider.test_store import make\n"
+        "time.sleep(0.01)  # a later modification time, even on coarse clocks\n"
+        "CredentialStore(Path(sys.argv[1])).put(make('bbbbbbbbbb'), '')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", writer, str(tmp_path)],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    seen = store.get(SITE, "")
+    assert seen is not None and seen.nonce == "bbbbbbbbbb"
