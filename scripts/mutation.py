@@ -20,35 +20,68 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mutants import ROOT, scratch_copy
 
-#: module -> the fast test files that guard it (loopback only, no browser).
-MODULES: dict[str, tuple[str, ...]] = {
-    "scraper/errors.py": (
-        "tests/scraper/test_errors_text.py",
-        "tests/faults/test_examined.py::test_a_socks_proxy_whose_target_refuses_is_a_network_error",
+
+@dataclass(frozen=True)
+class Target:
+    """A module to mutate, the fast tests that guard it, and how long one mutant may run."""
+
+    tests: tuple[str, ...]
+    #: cosmic-ray's bound per mutant, in seconds: about three times the tests' own time
+    #: on the shared machine (a mutant that hangs past it counts as killed).
+    timeout: int = 120
+    #: Only mutants on these (first, last) line ranges run, when the whole module is too
+    #: slow for one sitting; the others are marked skipped and are not counted.
+    lines: tuple[tuple[int, int], ...] = ()
+
+
+#: module -> its target. Tests are loopback only, no browser; the fastest file first, so
+#: ``-x`` stops a killed mutant's run early.
+MODULES: dict[str, Target] = {
+    "scraper/errors.py": Target(
+        (
+            "tests/scraper/test_errors_text.py",
+            "tests/faults/test_examined.py::test_a_socks_proxy_whose_target_refuses_is_a_network_error",
+        )
     ),
-    "provider/prompt.py": (
-        "tests/faults/test_examined.py::test_the_prompt_limit_is_inclusive",
-        "tests/faults/test_examined.py::test_a_prompt_of_exactly_the_limit_reaches_the_site",
-        "tests/provider/test_chat.py::test_format_prompt_is_the_originals",
-        "tests/provider/test_chat.py::test_multi_message_prompt_reaches_the_site",
-        "tests/provider/test_chat.py::test_bad_messages_fail_before_any_network_call",
+    "provider/prompt.py": Target(
+        (
+            "tests/provider/test_prompt.py",
+            "tests/faults/test_examined.py::test_the_prompt_limit_is_inclusive",
+            "tests/faults/test_examined.py::test_a_prompt_of_exactly_the_limit_reaches_the_site",
+            "tests/provider/test_chat.py::test_format_prompt_is_the_originals",
+            "tests/provider/test_chat.py::test_multi_message_prompt_reaches_the_site",
+            "tests/provider/test_chat.py::test_bad_messages_fail_before_any_network_call",
+        ),
+        timeout=60,
     ),
-    "provider/store/files.py": (
-        "tests/provider/test_store.py",
-        "tests/provider/test_store_files.py",
-        "tests/faults/test_store_faults.py",
+    "provider/store/files.py": Target(
+        (
+            "tests/provider/test_store.py",
+            "tests/provider/test_store_files.py",
+            "tests/faults/test_store_faults.py",
+        )
     ),
-    "scraper/request.py": ("tests/faults/test_examined.py", "tests/faults/test_limits.py"),
-    "scraper/http_translate.py": ("tests/faults/test_examined.py", "tests/faults/test_faults.py"),
-    "scraper/http.py": ("tests/faults/test_limits.py", "tests/provider/test_pool.py"),
-    "provider/commands/health.py": (
-        "tests/faults/test_examined.py",
-        "tests/commands/test_commands.py",
+    "scraper/request.py": Target(("tests/faults/test_examined.py", "tests/faults/test_limits.py")),
+    "scraper/http_translate.py": Target(
+        (
+            "tests/scraper/test_translate_scrub.py",
+            "tests/provider/test_proxy_cookies.py",
+            "tests/provider/test_callers_own.py",
+            "tests/provider/test_pool.py::test_an_untrusted_certificate_names_the_host",
+            "tests/faults/test_examined.py",
+            "tests/faults/test_faults.py",
+        ),
+        timeout=60,
+    ),
+    "scraper/http.py": Target(("tests/faults/test_limits.py", "tests/provider/test_pool.py")),
+    "provider/commands/health.py": Target(
+        ("tests/faults/test_examined.py", "tests/commands/test_commands.py")
     ),
 }
 
@@ -72,16 +105,16 @@ exclude-operators = {excluded}
 """
 
 
-def run(module: str, tests: tuple[str, ...], tree: Path, sessions: Path) -> None:
+def run(module: str, target: Target, tree: Path, sessions: Path) -> None:
     name = module.replace("/", ".").removesuffix(".py")
     config = sessions / f"{name}.toml"
     session = sessions / f"{name}.sqlite"
     config.write_text(
         CONFIG.format(
             module=module,
-            timeout=180,
+            timeout=target.timeout,
             python=sys.executable,
-            tests=" ".join(tests),
+            tests=" ".join(target.tests),
             excluded=json.dumps(EXCLUDED_OPERATORS),
         ),
         encoding="utf-8",
@@ -90,29 +123,68 @@ def run(module: str, tests: tuple[str, ...], tree: Path, sessions: Path) -> None
     bin_dir = Path(sys.executable).parent
     subprocess.run([bin_dir / "cosmic-ray", "init", config, session], cwd=tree, check=True)
     subprocess.run([bin_dir / "cr-filter-operators", session, config], cwd=tree, check=True)
+    if target.lines:
+        skip_outside(session, target.lines)
     subprocess.run([bin_dir / "cosmic-ray", "exec", config, session], cwd=tree, check=True)
-    rate = subprocess.run(
-        [bin_dir / "cr-rate", session], cwd=tree, capture_output=True, text=True
-    ).stdout.strip()
-    print(f"mutation: {module}: survival rate {rate} %", flush=True)
+    print(f"mutation: {module}: {score(session)}", flush=True)
+
+
+def skip_outside(session: Path, lines: tuple[tuple[int, int], ...]) -> None:
+    """Mark skipped every mutant that starts outside ``lines`` (a documented sample)."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        outside = [
+            item.job_id
+            for item in db.pending_work_items
+            if not any(a <= m.start_pos[0] <= b for m in item.mutations for a, b in lines)
+        ]
+        db.set_multiple_results(outside, WorkResult(worker_outcome=WorkerOutcome.SKIPPED))
+
+
+def score(session: Path) -> str:
+    """Survivors among the mutants that ran. (``cr-rate`` counts a skipped mutant, one
+    filtered out or outside a sample, as killed; it is not counted here.)"""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome
+
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        outcomes = [result.test_outcome for _, result in db.results]
+        total = db.num_work_items
+    ran = [o for o in outcomes if o is not None]
+    survived = sum(o == TestOutcome.SURVIVED for o in ran)
+    killed = len(ran) - survived
+    rate = 100 * killed / len(ran) if ran else 0.0
+    return (
+        f"{killed} of {len(ran)} killed ({rate:.1f} %), {survived} survived; "
+        f"{total - len(ran)} of {total} not run (filtered or outside the sample)"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="bash scripts/mutation", description=__doc__)
     parser.add_argument("--only", action="append", default=[], help="modules naming this")
     parser.add_argument("--list", action="store_true", help="list the modules and exit")
+    parser.add_argument("--score", action="store_true", help="print the kept sessions' scores")
     args = parser.parse_args()
     chosen = {m: t for m, t in MODULES.items() if not args.only or any(o in m for o in args.only)}
     if args.list or not chosen:
-        for module, tests in MODULES.items():
-            print(f"{module:32} {' '.join(tests)}")
+        for module, target in MODULES.items():
+            print(f"{module:32} {' '.join(target.tests)}")
         return 0 if chosen else 2
     sessions = ROOT / ".mutation"
+    if args.score:
+        for module in chosen:
+            session = sessions / (module.replace("/", ".").removesuffix(".py") + ".sqlite")
+            if session.exists():
+                print(f"mutation: {module}: {score(session)}")
+        return 0
     sessions.mkdir(exist_ok=True)
     tree = scratch_copy()
     try:
-        for module, tests in chosen.items():
-            run(module, tests, tree, sessions)
+        for module, target in chosen.items():
+            run(module, target, tree, sessions)
     finally:
         shutil.rmtree(tree, ignore_errors=True)
     print(f"mutation: sessions in {sessions}; survivors: cr-report --show-pending SESSION")
