@@ -1023,6 +1023,47 @@ MUTANTS: list[Mutant] = [
         ("tests/scraper/test_translate_scrub.py",),
         extra=("        text = text.replace(proxy.raw, proxy.redacted)\n", ""),
     ),
+    # the mutation tool's survivors (scripts/mutation), killed by their own tests
+    Mutant(
+        "i27-mut-two-messages-sent-bare",
+        "issue 27 (cosmic-ray): two messages go to the site as the first one's bare content",
+        "provider/prompt.py",
+        "    if not add_special_tokens and len(messages) <= 1:\n",
+        "    if not add_special_tokens and len(messages) <= 2:\n",
+        ("tests/provider/test_prompt.py",),
+    ),
+    Mutant(
+        "i27-mut-site-cookies-dropped",
+        "issue 27 (cosmic-ray): the cookies a site sets never reach the stored credentials",
+        "scraper/http_translate.py",
+        '        if not (host == domain or host.endswith("." + domain)):\n',
+        '        if (host == domain or host.endswith("." + domain)):\n',
+        ("tests/scraper/test_jar_cookies.py",),
+    ),
+    Mutant(
+        "i27-mut-cookie-max-age-ignored",
+        "issue 27 (cosmic-ray): a cookie's Max-Age is ignored: it is stored as a session cookie",
+        "scraper/http_translate.py",
+        "    if max_age:\n",
+        "    if not max_age:\n",
+        ("tests/scraper/test_jar_cookies.py",),
+    ),
+    Mutant(
+        "i27-mut-site-429-called-a-proxy-refusal",
+        "issue 27 (cosmic-ray): a page status above 407 (the site's 429) is a proxy refusal",
+        "scraper/http_translate.py",
+        "    if status == 407:\n",
+        "    if status >= 407:\n",
+        ("tests/provider/test_site_status.py",),
+    ),
+    Mutant(
+        "i27-mut-proxy-refusal-names-no-proxy",
+        "issue 27 (cosmic-ray): a proxy's refusal does not say which proxy",
+        "scraper/http_translate.py",
+        'return f"the proxy {proxy.redacted}" if proxy else "the proxy"',
+        'return f"the proxy {proxy.redacted}" if not proxy else "the proxy"',
+        ("tests/provider/test_proxy_cookies.py", "-k", "wrong_proxy_password"),
+    ),
     # -- issue 25: a body's end belongs to the pool ------------------------------------
     Mutant(
         "i25-no-drain",

@@ -16,6 +16,7 @@ Sessions are kept in ``.mutation/`` (git-ignored) for ``cr-report`` afterwards.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import subprocess
@@ -62,15 +63,20 @@ MODULES: dict[str, Target] = {
     ),
     "provider/store/files.py": Target(
         (
-            "tests/provider/test_store.py",
             "tests/provider/test_store_files.py",
+            "tests/provider/test_store.py",
             "tests/faults/test_store_faults.py",
-        )
+            "tests/faults/test_examined.py::test_a_cold_refresh_makes_the_store_folder_0700_and_its_files_0600",
+        ),
+        timeout=60,
     ),
     "scraper/request.py": Target(("tests/faults/test_examined.py", "tests/faults/test_limits.py")),
     "scraper/http_translate.py": Target(
         (
             "tests/scraper/test_translate_scrub.py",
+            "tests/scraper/test_jar_cookies.py",
+            "tests/scraper/test_lazy_imports.py",
+            "tests/provider/test_site_status.py",
             "tests/provider/test_proxy_cookies.py",
             "tests/provider/test_callers_own.py",
             "tests/provider/test_pool.py::test_an_untrusted_certificate_names_the_host",
@@ -105,10 +111,12 @@ exclude-operators = {excluded}
 """
 
 
-def run(module: str, target: Target, tree: Path, sessions: Path) -> None:
-    name = module.replace("/", ".").removesuffix(".py")
-    config = sessions / f"{name}.toml"
-    session = sessions / f"{name}.sqlite"
+def session_of(module: str, sessions: Path) -> Path:
+    return sessions / (module.replace("/", ".").removesuffix(".py") + ".sqlite")
+
+
+def write_config(module: str, target: Target, session: Path) -> Path:
+    config = session.with_suffix(".toml")
     config.write_text(
         CONFIG.format(
             module=module,
@@ -119,7 +127,14 @@ def run(module: str, target: Target, tree: Path, sessions: Path) -> None:
         ),
         encoding="utf-8",
     )
+    return config
+
+
+def run(module: str, target: Target, tree: Path, sessions: Path) -> None:
+    session = session_of(module, sessions)
+    config = write_config(module, target, session)
     session.unlink(missing_ok=True)
+    session.with_suffix(".before.sqlite").unlink(missing_ok=True)
     bin_dir = Path(sys.executable).parent
     subprocess.run([bin_dir / "cosmic-ray", "init", config, session], cwd=tree, check=True)
     subprocess.run([bin_dir / "cr-filter-operators", session, config], cwd=tree, check=True)
@@ -127,6 +142,30 @@ def run(module: str, target: Target, tree: Path, sessions: Path) -> None:
         skip_outside(session, target.lines)
     subprocess.run([bin_dir / "cosmic-ray", "exec", config, session], cwd=tree, check=True)
     print(f"mutation: {module}: {score(session)}", flush=True)
+
+
+def rerun_survivors(module: str, target: Target, tree: Path, sessions: Path) -> None:
+    """Run the last session's survivors again, against today's tests; the first run is
+    kept as ``MODULE.before.sqlite``. Only for a module whose code has not changed
+    since (cosmic-ray finds a mutant by its position)."""
+    import sqlite3
+
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome
+
+    session = session_of(module, sessions)
+    before = session.with_suffix(".before.sqlite")
+    if not before.exists():
+        shutil.copy2(session, before)
+    config = write_config(module, target, session)
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        survivors = [job for job, r in db.results if r.test_outcome == TestOutcome.SURVIVED]
+    with contextlib.closing(sqlite3.connect(session)) as con, con:
+        con.executemany("DELETE FROM work_results WHERE job_id = ?", [(j,) for j in survivors])
+    bin_dir = Path(sys.executable).parent
+    subprocess.run([bin_dir / "cosmic-ray", "exec", config, session], cwd=tree, check=True)
+    print(f"mutation: {module}: before {score(before)}", flush=True)
+    print(f"mutation: {module}: after  {score(session)}", flush=True)
 
 
 def skip_outside(session: Path, lines: tuple[tuple[int, int], ...]) -> None:
@@ -167,6 +206,11 @@ def main() -> int:
     parser.add_argument("--only", action="append", default=[], help="modules naming this")
     parser.add_argument("--list", action="store_true", help="list the modules and exit")
     parser.add_argument("--score", action="store_true", help="print the kept sessions' scores")
+    parser.add_argument(
+        "--survivors",
+        action="store_true",
+        help="run only the kept sessions' survivors again (after new tests)",
+    )
     args = parser.parse_args()
     chosen = {m: t for m, t in MODULES.items() if not args.only or any(o in m for o in args.only)}
     if args.list or not chosen:
@@ -176,15 +220,17 @@ def main() -> int:
     sessions = ROOT / ".mutation"
     if args.score:
         for module in chosen:
-            session = sessions / (module.replace("/", ".").removesuffix(".py") + ".sqlite")
+            session = session_of(module, sessions)
+            before = session.with_suffix(".before.sqlite")
+            if before.exists():
+                print(f"mutation: {module}: before {score(before)}")
             if session.exists():
-                print(f"mutation: {module}: {score(session)}")
+                print(f"mutation: {module}: {'after  ' if before.exists() else ''}{score(session)}")
         return 0
-    sessions.mkdir(exist_ok=True)
     tree = scratch_copy()
     try:
         for module, target in chosen.items():
-            run(module, target, tree, sessions)
+            (rerun_survivors if args.survivors else run)(module, target, tree, sessions)
     finally:
         shutil.rmtree(tree, ignore_errors=True)
     print(f"mutation: sessions in {sessions}; survivors: cr-report --show-pending SESSION")
