@@ -34,6 +34,7 @@ async def test_the_sites_host_and_parent_domain_cookies_are_kept_another_hosts_a
     domain's included; a cookie of another host never joins the site's credentials."""
     jar = _jar(  # another host's first: the ones after it are still looked at
         ("https://other.test/", "other=3; Path=/"),
+        ("https://an.other.test/", "another=4; Path=/"),  # sorts before the host
         ("https://chat.example.test/", "host=1; Path=/; SameSite=Lax"),
         ("https://chat.example.test/", "parent=2; Domain=example.test; Path=/"),
     )
