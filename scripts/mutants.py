@@ -1064,6 +1064,30 @@ MUTANTS: list[Mutant] = [
         'return f"the proxy {proxy.redacted}" if not proxy else "the proxy"',
         ("tests/provider/test_proxy_cookies.py", "-k", "wrong_proxy_password"),
     ),
+    Mutant(
+        "i27-mut-store-older-file-version-read",
+        "issue 27 (cosmic-ray): a credential file of an older version is read as valid",
+        "provider/store/files.py",
+        'data.get("version") != FILE_VERSION',
+        'data.get("version") > FILE_VERSION',
+        ("tests/provider/test_store_files.py", "-k", "another_file_version"),
+    ),
+    Mutant(
+        "i27-mut-store-memory-loses-to-an-older-file",
+        "issue 27 (cosmic-ray): once the disk fails, an older file replaces what memory holds",
+        "provider/store/files.py",
+        "        self._disk_ok = False\n",
+        "        self._disk_ok = True\n",
+        ("tests/faults/test_store_faults.py", "-k", "memory_win"),
+    ),
+    Mutant(
+        "i27-mut-store-unsearchable-folder-fails-the-call",
+        "issue 27 (cosmic-ray): a credentials folder that cannot be searched fails the call",
+        "provider/store/files.py",
+        '        except OSError as exc:\n            self._warn_once("stat"',
+        '        except FileNotFoundError as exc:\n            self._warn_once("stat"',
+        ("tests/faults/test_store_faults.py", "-k", "never_fails_a_call"),
+    ),
     # -- issue 25: a body's end belongs to the pool ------------------------------------
     Mutant(
         "i25-no-drain",

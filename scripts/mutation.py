@@ -79,6 +79,7 @@ MODULES: dict[str, Target] = {
     "provider/store/files.py": Target(
         (
             "tests/provider/test_store_files.py",
+            "tests/scraper/test_lazy_imports.py",
             "tests/provider/test_store.py",
             "tests/faults/test_store_faults.py",
             "tests/faults/test_examined.py::test_a_cold_refresh_makes_the_store_folder_0700_and_its_files_0600",
@@ -101,7 +102,29 @@ MODULES: dict[str, Target] = {
         ),
         timeout=60,
     ),
-    "scraper/http.py": Target(("tests/faults/test_limits.py", "tests/provider/test_pool.py")),
+    # A sample: the pool's documented bounds (PoolConfig, the environment's numbers),
+    # the send-once rule of a fresh connection, the page limit and the redirects.
+    "scraper/http.py": Target(
+        (
+            "tests/faults/test_limits.py",
+            "tests/faults/test_examined.py::test_a_request_failing_on_a_fresh_connection_is_sent_once",
+            "tests/faults/test_faults.py::test_huge_page_is_a_bounded_read_then_a_clear_error",
+            "tests/faults/test_faults.py::test_redirect_loop_is_a_clear_error",
+            "tests/faults/test_faults.py::test_a_redirect_to_another_host_is_a_clear_error_and_nothing_follows",
+            "tests/provider/test_pool.py",
+        ),
+        timeout=60,
+        lines=((149, 203), (560, 583), (660, 719)),
+        skip_operators=SUFFICIENT,
+    ),
+    # A sample: the shared command helpers' exit codes and error lines (run, _checked,
+    # _fail), the --sandbox modes and the site's name.
+    "provider/commands/cli.py": Target(
+        ("-m 'not browser'", "tests/commands/test_commands.py"),
+        timeout=120,
+        lines=((124, 143), (170, 185), (244, 301)),
+        skip_operators=SUFFICIENT,
+    ),
     "provider/commands/health.py": Target(
         ("tests/faults/test_examined.py", "tests/commands/test_commands.py")
     ),
