@@ -1088,6 +1088,23 @@ MUTANTS: list[Mutant] = [
         '        except FileNotFoundError as exc:\n            self._warn_once("stat"',
         ("tests/faults/test_store_faults.py", "-k", "never_fails_a_call"),
     ),
+    Mutant(
+        "i27-mut-pool-fractional-connections",
+        "issue 27 (cosmic-ray): max_connections=2.5 (or True) is taken as a bound",
+        "scraper/http.py",
+        "if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:",
+        "if isinstance(limit, bool) and not isinstance(limit, int) or limit < 0:",
+        ("tests/faults/test_limits.py", "-k", "whole_number"),
+    ),
+    Mutant(
+        "i27-mut-redirect-to-ftp-is-a-usage-error",
+        "issue 27 (cosmic-ray): a redirect to a non-http address escapes as the caller's "
+        "ConfigurationError",
+        "scraper/http.py",
+        "    except ConfigurationError:  # not even http(s): certainly not the site\n",
+        "    except TypeError:  # not even http(s): certainly not the site\n",
+        ("tests/faults/test_faults.py", "-k", "non_http"),
+    ),
     # -- issue 25: a body's end belongs to the pool ------------------------------------
     Mutant(
         "i25-no-drain",

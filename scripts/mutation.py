@@ -111,6 +111,7 @@ MODULES: dict[str, Target] = {
             "tests/faults/test_faults.py::test_huge_page_is_a_bounded_read_then_a_clear_error",
             "tests/faults/test_faults.py::test_redirect_loop_is_a_clear_error",
             "tests/faults/test_faults.py::test_a_redirect_to_another_host_is_a_clear_error_and_nothing_follows",
+            "tests/faults/test_faults.py::test_a_redirect_to_a_non_http_address_is_the_sites_error",
             "tests/provider/test_pool.py",
         ),
         timeout=60,

@@ -131,6 +131,33 @@ def test_pool_bounds_from_the_environment_at_their_edges(
             PoolConfig.resolve()
 
 
+@pytest.mark.parametrize("limit", [True, 2.5, "8"], ids=["bool", "float", "str"])
+def test_max_connections_must_be_a_whole_number(limit: object) -> None:
+    """Promise (PoolConfig): max_connections is a whole number >= 0; a flag, a
+    fraction or a text is refused by name, never taken as a bound (issue 27, a
+    survivor of the mutation tool)."""
+    with pytest.raises(ConfigurationError, match="max_connections must be a whole number"):
+        PoolConfig.resolve(max_connections=limit)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("variable", "wanted"),
+    [
+        ("PROVIDER_MAX_CONNECTIONS", "a whole number of connections"),
+        ("PROVIDER_KEEPALIVE_TIMEOUT", "a number of seconds"),
+    ],
+)
+def test_a_pool_variable_that_is_no_number_says_what_to_give(
+    variable: str, wanted: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Promise (every error names what to do): a pool variable that is not a number
+    says which variable and what kind of number it takes."""
+    monkeypatch.setenv(variable, "lots")
+    with pytest.raises(ConfigurationError, match=f"\\${variable}='lots' is not a number") as err:
+        PoolConfig.resolve()
+    assert f"unset it or give {wanted}" in str(err.value)
+
+
 def test_a_deadline_of_zero_is_spent_and_a_positive_one_is_not() -> None:
     from provider.errors import ProviderTimeoutError
 
