@@ -1105,6 +1105,15 @@ MUTANTS: list[Mutant] = [
         "    except TypeError:  # not even http(s): certainly not the site\n",
         ("tests/faults/test_faults.py", "-k", "non_http"),
     ),
+    Mutant(
+        "i27-mut-pool-cache-untyped",
+        "issue 27 (found by a test for a cosmic-ray survivor): max_connections=True reuses "
+        "the cached result of 1",
+        "scraper/http.py",
+        "@functools.lru_cache(maxsize=64, typed=True)\n",
+        "@functools.lru_cache(maxsize=64)\n",
+        ("tests/faults/test_limits.py",),
+    ),
     # -- issue 25: a body's end belongs to the pool ------------------------------------
     Mutant(
         "i25-no-drain",

@@ -25,7 +25,7 @@ from scraper.http import (
 @contextlib.asynccontextmanager
 async def pages() -> AsyncIterator[str]:
     """``/bytes/N`` (declared length), ``/stream/N`` (chunked, undeclared), ``/hops/N``
-    (N redirects, then a page)."""
+    (N redirects, then a page), ``/located`` (a 200 with a Location header)."""
 
     async def declared(request: web.Request) -> web.Response:
         return web.Response(body=b"x" * int(request.match_info["n"]))
@@ -48,7 +48,12 @@ async def pages() -> AsyncIterator[str]:
             return web.Response(text="<html>arrived</html>", content_type="text/html")
         raise web.HTTPFound(f"/hops/{n - 1}")
 
+    async def located(request: web.Request) -> web.Response:
+        # A page that names another place but is no redirect (201-style Location).
+        return web.Response(text="<html>here</html>", headers={"Location": "/hops/0"})
+
     app = web.Application()
+    app.router.add_get("/located", located)
     app.router.add_get("/bytes/{n}", declared)
     app.router.add_get("/stream/{n}", undeclared)
     app.router.add_get("/hops/{n}", hops)
@@ -156,6 +161,21 @@ def test_a_pool_variable_that_is_no_number_says_what_to_give(
     with pytest.raises(ConfigurationError, match=f"\\${variable}='lots' is not a number") as err:
         PoolConfig.resolve()
     assert f"unset it or give {wanted}" in str(err.value)
+
+
+async def test_a_page_with_a_location_but_no_redirect_status_is_the_page() -> None:
+    """Promise (fetch_page): only a redirect status is followed; a page that carries a
+    Location header with a 200 is that page (issue 27, a survivor of the mutation tool)."""
+    async with pages() as base:
+        assert await _fetch(base, "/located") == b"<html>here</html>"
+
+
+@pytest.mark.parametrize("seconds", [True, "5"], ids=["bool", "str"])
+def test_keepalive_timeout_must_be_a_number_of_seconds(seconds: object) -> None:
+    """Promise (PoolConfig): keepalive_timeout is a number of seconds; a flag or a text
+    is refused by name (issue 27, a survivor of the mutation tool)."""
+    with pytest.raises(ConfigurationError, match="keepalive_timeout must be a number of sec"):
+        PoolConfig.resolve(keepalive_timeout=seconds)  # type: ignore[arg-type]
 
 
 def test_a_deadline_of_zero_is_spent_and_a_positive_one_is_not() -> None:
