@@ -1114,6 +1114,30 @@ MUTANTS: list[Mutant] = [
         "@functools.lru_cache(maxsize=64)\n",
         ("tests/faults/test_limits.py",),
     ),
+    Mutant(
+        "i27-mut-sandbox-legacy-is-aipkit",
+        "issue 27 (cosmic-ray): --sandbox legacy starts an aipkit site, and aipkit a legacy one",
+        "provider/commands/cli.py",
+        '"generation": "legacy" if "legacy" in words else "aipkit",',
+        '"generation": "aipkit" if "legacy" in words else "legacy",',
+        ("tests/commands/test_commands.py", "-k", "sandbox_mode_picks"),
+    ),
+    Mutant(
+        "i27-mut-json-failure-says-ok",
+        "issue 27 (cosmic-ray): a failed command's --json output says ok: true",
+        "provider/commands/cli.py",
+        'print(json.dumps({"ok": False, "error"',
+        'print(json.dumps({"ok": True, "error"',
+        ("tests/commands/test_commands.py", "-k", "ok_false"),
+    ),
+    Mutant(
+        "i27-mut-bad-store-env-not-checked",
+        "issue 27 (cosmic-ray): a bad $PROVIDER_STORE is not refused as a usage error",
+        "provider/commands/cli.py",
+        "    if not given:\n        given, setting =",
+        "    if given:\n        given, setting =",
+        ("tests/commands/test_commands.py", "-k", "environment_is_a_usage"),
+    ),
     # -- issue 25: a body's end belongs to the pool ------------------------------------
     Mutant(
         "i25-no-drain",

@@ -121,7 +121,11 @@ MODULES: dict[str, Target] = {
     # A sample: the shared command helpers' exit codes and error lines (run, _checked,
     # _fail), the --sandbox modes and the site's name.
     "provider/commands/cli.py": Target(
-        ("-m 'not browser'", "tests/commands/test_commands.py"),
+        (
+            "-m 'not browser'",
+            "tests/commands/test_commands.py",
+            "tests/faults/test_examined.py::test_the_chat_command_interrupted_mid_answer_exits_130",
+        ),
         timeout=120,
         lines=((124, 143), (170, 185), (244, 301)),
         skip_operators=SUFFICIENT,
