@@ -423,6 +423,7 @@ async def test_a_failure_under_json_prints_ok_false_and_the_error(tmp_path: Path
     assert data["ok"] is False
     assert data["error"]["type"] == "NetworkError"
     assert data["error"]["message"] in result.err
+    assert "internal error" not in result.err  # the library's own error, not a bug
 
 
 async def test_store_file_is_the_file_store_and_a_bad_store_url_is_a_usage_error(
