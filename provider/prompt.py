@@ -63,9 +63,10 @@ def format_prompt(
     """The original g4f ``format_prompt``: one prompt string from the messages.
 
     A single message (with ``add_special_tokens`` false) is its content
-    unchanged. Otherwise each non-empty message becomes ``Role: content`` (role
-    capitalised), joined by newlines, then ``\\nAssistant:`` is appended unless
-    ``do_continue``. ``include_system=False`` leaves system messages out.
+    unchanged, and no messages the empty string. Otherwise each non-empty message
+    becomes ``Role: content`` (role capitalised), joined by newlines, then
+    ``\\nAssistant:`` is appended unless ``do_continue``. ``include_system=False``
+    leaves system messages out.
 
     >>> format_prompt([{"role": "user", "content": "Hi"}])
     'Hi'

@@ -151,7 +151,7 @@ class PoolConfig:
         )
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=64, typed=True)
 def _pool_config(
     limit: int | None,
     keepalive: float | None,
@@ -159,7 +159,7 @@ def _pool_config(
     env_keepalive: str | None,
     drain: float | None = None,
 ) -> PoolConfig:
-    # Cached: every call resolves the same few values; a bad one raises every time.
+    # Cached (typed: True == 1 must not reuse 1's result); a bad value raises every time.
     limit_from = keepalive_from = ""
     if limit is None:
         limit_from = f" (from ${MAX_CONNECTIONS_ENV})" if env_limit else ""

@@ -16,39 +16,122 @@ Sessions are kept in ``.mutation/`` (git-ignored) for ``cr-report`` afterwards.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mutants import ROOT, scratch_copy
 
-#: module -> the fast test files that guard it (loopback only, no browser).
-MODULES: dict[str, tuple[str, ...]] = {
-    "scraper/errors.py": (
-        "tests/scraper/test_errors_text.py",
-        "tests/faults/test_examined.py::test_a_socks_proxy_whose_target_refuses_is_a_network_error",
+if TYPE_CHECKING:
+    from cosmic_ray.work_item import MutationSpec
+
+
+@dataclass(frozen=True)
+class Target:
+    """A module to mutate, the fast tests that guard it, and how long one mutant may run."""
+
+    tests: tuple[str, ...]
+    #: cosmic-ray's bound per mutant, in seconds: about three times the tests' own time
+    #: on the shared machine (a mutant that hangs past it counts as killed).
+    timeout: int = 120
+    #: Only mutants on these (first, last) line ranges run, when the whole module is too
+    #: slow for one sitting; the others are marked skipped and are not counted.
+    lines: tuple[tuple[int, int], ...] = ()
+    #: Operators (regular expressions) left out of a sample, the same way.
+    skip_operators: tuple[str, ...] = ()
+
+
+#: A documented sample for the big modules: of cosmic-ray's many replacements of one
+#: binary or comparison operator, keep the arithmetic swap (+/-, *//) and, for a
+#: comparison, its boundary shift and its negation (< to <= and >=, == to !=, is to
+#: is not, in to not in ...); the other replacements of the same operator are marked
+#: skipped. Every other operator (constants, and/or, not, break, exceptions ...) runs.
+SUFFICIENT = (
+    "core/ReplaceBinaryOperator_(?!Add_Sub|Sub_Add|Mul_Div|Div_Mul).*",
+    "core/ReplaceComparisonOperator_(?!Lt_LtE|Lt_GtE|LtE_Lt|LtE_Gt|Gt_GtE|Gt_LtE|GtE_Gt"
+    "|GtE_Lt|Eq_NotEq|NotEq_Eq|Is_IsNot|IsNot_Is|In_NotIn|NotIn_In).*",
+)
+
+MODULES: dict[str, Target] = {
+    "scraper/errors.py": Target(
+        (
+            "tests/scraper/test_errors_text.py",
+            "tests/faults/test_examined.py::test_a_socks_proxy_whose_target_refuses_is_a_network_error",
+        )
     ),
-    "provider/prompt.py": (
-        "tests/faults/test_examined.py::test_the_prompt_limit_is_inclusive",
-        "tests/faults/test_examined.py::test_a_prompt_of_exactly_the_limit_reaches_the_site",
-        "tests/provider/test_chat.py::test_format_prompt_is_the_originals",
-        "tests/provider/test_chat.py::test_multi_message_prompt_reaches_the_site",
-        "tests/provider/test_chat.py::test_bad_messages_fail_before_any_network_call",
+    "provider/prompt.py": Target(
+        (
+            "tests/provider/test_prompt.py",
+            "tests/faults/test_examined.py::test_the_prompt_limit_is_inclusive",
+            "tests/faults/test_examined.py::test_a_prompt_of_exactly_the_limit_reaches_the_site",
+            "tests/provider/test_chat.py::test_format_prompt_is_the_originals",
+            "tests/provider/test_chat.py::test_multi_message_prompt_reaches_the_site",
+            "tests/provider/test_chat.py::test_bad_messages_fail_before_any_network_call",
+        ),
+        timeout=60,
     ),
-    "provider/store/files.py": (
-        "tests/provider/test_store.py",
-        "tests/provider/test_store_files.py",
-        "tests/faults/test_store_faults.py",
+    "provider/store/files.py": Target(
+        (
+            "tests/provider/test_store_files.py",
+            "tests/scraper/test_lazy_imports.py",
+            "tests/provider/test_store.py",
+            "tests/faults/test_store_faults.py",
+            "tests/faults/test_examined.py::test_a_cold_refresh_makes_the_store_folder_0700_and_its_files_0600",
+        ),
+        timeout=60,
+        skip_operators=SUFFICIENT,
     ),
-    "scraper/request.py": ("tests/faults/test_examined.py", "tests/faults/test_limits.py"),
-    "scraper/http_translate.py": ("tests/faults/test_examined.py", "tests/faults/test_faults.py"),
-    "scraper/http.py": ("tests/faults/test_limits.py", "tests/provider/test_pool.py"),
-    "provider/commands/health.py": (
-        "tests/faults/test_examined.py",
-        "tests/commands/test_commands.py",
+    "scraper/request.py": Target(("tests/faults/test_examined.py", "tests/faults/test_limits.py")),
+    "scraper/http_translate.py": Target(
+        (
+            "tests/scraper/test_translate_scrub.py",
+            "tests/scraper/test_jar_cookies.py",
+            "tests/scraper/test_lazy_imports.py",
+            "tests/provider/test_site_status.py",
+            "tests/provider/test_proxy_cookies.py",
+            "tests/provider/test_callers_own.py",
+            "tests/provider/test_pool.py::test_an_untrusted_certificate_names_the_host",
+            "tests/faults/test_examined.py",
+            "tests/faults/test_faults.py",
+        ),
+        timeout=60,
+    ),
+    # A sample: the pool's documented bounds (PoolConfig, the environment's numbers),
+    # the send-once rule of a fresh connection, the page limit and the redirects.
+    "scraper/http.py": Target(
+        (
+            "tests/faults/test_limits.py",
+            "tests/faults/test_examined.py::test_a_request_failing_on_a_fresh_connection_is_sent_once",
+            "tests/faults/test_faults.py::test_huge_page_is_a_bounded_read_then_a_clear_error",
+            "tests/faults/test_faults.py::test_redirect_loop_is_a_clear_error",
+            "tests/faults/test_faults.py::test_a_redirect_to_another_host_is_a_clear_error_and_nothing_follows",
+            "tests/faults/test_faults.py::test_a_redirect_to_a_non_http_address_is_the_sites_error",
+            "tests/provider/test_pool.py",
+        ),
+        timeout=60,
+        lines=((149, 203), (560, 583), (660, 719)),
+        skip_operators=SUFFICIENT,
+    ),
+    # A sample: the shared command helpers' exit codes and error lines (run, _checked,
+    # _fail), the --sandbox modes and the site's name.
+    "provider/commands/cli.py": Target(
+        (
+            "-m 'not browser'",
+            "tests/commands/test_commands.py",
+            "tests/faults/test_examined.py::test_the_chat_command_interrupted_mid_answer_exits_130",
+        ),
+        timeout=120,
+        lines=((124, 143), (170, 185), (244, 301)),
+        skip_operators=SUFFICIENT,
+    ),
+    "provider/commands/health.py": Target(
+        ("tests/faults/test_examined.py", "tests/commands/test_commands.py")
     ),
 }
 
@@ -72,47 +155,147 @@ exclude-operators = {excluded}
 """
 
 
-def run(module: str, tests: tuple[str, ...], tree: Path, sessions: Path) -> None:
-    name = module.replace("/", ".").removesuffix(".py")
-    config = sessions / f"{name}.toml"
-    session = sessions / f"{name}.sqlite"
+def session_of(module: str, sessions: Path) -> Path:
+    return sessions / (module.replace("/", ".").removesuffix(".py") + ".sqlite")
+
+
+def write_config(module: str, target: Target, session: Path) -> Path:
+    config = session.with_suffix(".toml")
     config.write_text(
         CONFIG.format(
             module=module,
-            timeout=180,
+            timeout=target.timeout,
             python=sys.executable,
-            tests=" ".join(tests),
+            tests=" ".join(target.tests),
             excluded=json.dumps(EXCLUDED_OPERATORS),
         ),
         encoding="utf-8",
     )
+    return config
+
+
+def run(module: str, target: Target, tree: Path, sessions: Path) -> None:
+    session = session_of(module, sessions)
+    config = write_config(module, target, session)
     session.unlink(missing_ok=True)
+    session.with_suffix(".before.sqlite").unlink(missing_ok=True)
     bin_dir = Path(sys.executable).parent
     subprocess.run([bin_dir / "cosmic-ray", "init", config, session], cwd=tree, check=True)
     subprocess.run([bin_dir / "cr-filter-operators", session, config], cwd=tree, check=True)
+    skip_outside(session, target)
     subprocess.run([bin_dir / "cosmic-ray", "exec", config, session], cwd=tree, check=True)
-    rate = subprocess.run(
-        [bin_dir / "cr-rate", session], cwd=tree, capture_output=True, text=True
-    ).stdout.strip()
-    print(f"mutation: {module}: survival rate {rate} %", flush=True)
+    print(f"mutation: {module}: {score(session)}", flush=True)
+
+
+def rerun_survivors(module: str, target: Target, tree: Path, sessions: Path) -> None:
+    """Run the last session's survivors again, against today's tests; the first run is
+    kept as ``MODULE.before.sqlite``. Only for a module whose code has not changed
+    since (cosmic-ray finds a mutant by its position)."""
+    import sqlite3
+
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome
+
+    session = session_of(module, sessions)
+    before = session.with_suffix(".before.sqlite")
+    if not before.exists():
+        shutil.copy2(session, before)
+    config = write_config(module, target, session)
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        survivors = [job for job, r in db.results if r.test_outcome == TestOutcome.SURVIVED]
+    with contextlib.closing(sqlite3.connect(session)) as con, con:
+        con.executemany("DELETE FROM work_results WHERE job_id = ?", [(j,) for j in survivors])
+    bin_dir = Path(sys.executable).parent
+    subprocess.run([bin_dir / "cosmic-ray", "exec", config, session], cwd=tree, check=True)
+    print(f"mutation: {module}: before {score(before)}", flush=True)
+    print(f"mutation: {module}: after  {score(session)}", flush=True)
+
+
+def skip_outside(session: Path, target: Target) -> None:
+    """Mark skipped every pending mutant outside the target's sample (its line ranges,
+    its operators): a documented sample, not counted in the score."""
+    import re
+
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    def outside(m: MutationSpec) -> bool:
+        line = m.start_pos[0]
+        if target.lines and not any(a <= line <= b for a, b in target.lines):
+            return True
+        return any(re.fullmatch(op, m.operator_name) for op in target.skip_operators)
+
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        left_out = [
+            item.job_id for item in db.pending_work_items if any(map(outside, item.mutations))
+        ]
+        db.set_multiple_results(left_out, WorkResult(worker_outcome=WorkerOutcome.SKIPPED))
+
+
+def resume(module: str, target: Target, tree: Path, sessions: Path) -> None:
+    """Run the kept session's pending mutants (after an interrupted run), with the
+    target's sample applied to them first."""
+    session = session_of(module, sessions)
+    config = write_config(module, target, session)
+    skip_outside(session, target)
+    bin_dir = Path(sys.executable).parent
+    subprocess.run([bin_dir / "cosmic-ray", "exec", config, session], cwd=tree, check=True)
+    print(f"mutation: {module}: {score(session)}", flush=True)
+
+
+def score(session: Path) -> str:
+    """Survivors among the mutants that ran. (``cr-rate`` counts a skipped mutant, one
+    filtered out or outside a sample, as killed; it is not counted here.)"""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome
+
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        outcomes = [result.test_outcome for _, result in db.results]
+        total = db.num_work_items
+    ran = [o for o in outcomes if o is not None]
+    survived = sum(o == TestOutcome.SURVIVED for o in ran)
+    killed = len(ran) - survived
+    rate = 100 * killed / len(ran) if ran else 0.0
+    return (
+        f"{killed} of {len(ran)} killed ({rate:.1f} %), {survived} survived; "
+        f"{total - len(ran)} of {total} not run (filtered or outside the sample)"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="bash scripts/mutation", description=__doc__)
     parser.add_argument("--only", action="append", default=[], help="modules naming this")
     parser.add_argument("--list", action="store_true", help="list the modules and exit")
+    parser.add_argument("--score", action="store_true", help="print the kept sessions' scores")
+    parser.add_argument(
+        "--resume", action="store_true", help="run the kept sessions' pending mutants"
+    )
+    parser.add_argument(
+        "--survivors",
+        action="store_true",
+        help="run only the kept sessions' survivors again (after new tests)",
+    )
     args = parser.parse_args()
     chosen = {m: t for m, t in MODULES.items() if not args.only or any(o in m for o in args.only)}
     if args.list or not chosen:
-        for module, tests in MODULES.items():
-            print(f"{module:32} {' '.join(tests)}")
+        for module, target in MODULES.items():
+            print(f"{module:32} {' '.join(target.tests)}")
         return 0 if chosen else 2
     sessions = ROOT / ".mutation"
-    sessions.mkdir(exist_ok=True)
+    if args.score:
+        for module in chosen:
+            session = session_of(module, sessions)
+            before = session.with_suffix(".before.sqlite")
+            if before.exists():
+                print(f"mutation: {module}: before {score(before)}")
+            if session.exists():
+                print(f"mutation: {module}: {'after  ' if before.exists() else ''}{score(session)}")
+        return 0
     tree = scratch_copy()
     try:
-        for module, tests in chosen.items():
-            run(module, tests, tree, sessions)
+        for module, target in chosen.items():
+            step = rerun_survivors if args.survivors else resume if args.resume else run
+            step(module, target, tree, sessions)
     finally:
         shutil.rmtree(tree, ignore_errors=True)
     print(f"mutation: sessions in {sessions}; survivors: cr-report --show-pending SESSION")

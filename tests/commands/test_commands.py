@@ -387,3 +387,95 @@ def test_a_terminal_sees_a_status_line_while_the_browser_works(tmp_path: Path) -
     screen = seen.decode(errors="replace")
     assert "Chromium" in screen  # progress while the browser solved the challenge
     assert screen.rstrip().endswith("\x1b[K")  # and the line is cleared at the end
+
+
+# -- issue 27: the mutation tool's survivors on provider/commands/cli.py ----------------
+
+
+@pytest.mark.parametrize("mode", ["legacy", "aipkit"])
+async def test_a_sandbox_mode_picks_its_generation(mode: str, tmp_path: Path) -> None:
+    """Promise (--help: "MODE is aipkit (default), legacy, …"): ``--sandbox legacy``
+    is a legacy site and ``--sandbox aipkit`` an aipkit one."""
+    result = await run(
+        "provider.refresh", "--sandbox", mode, "--cache-dir", str(tmp_path), "--json"
+    )
+    assert result.code == 0, result
+    assert result.json()["sites"][0]["generation"] == mode
+
+
+async def test_a_failure_under_json_prints_ok_false_and_the_error(tmp_path: Path) -> None:
+    """Promise (the commands' conventions: one JSON object with --json): a failed chat
+    prints ``"ok": false`` with the error's type and text, and exits 1."""
+    result = await run(
+        "provider",
+        "--url",
+        "http://127.0.0.1:9",
+        "--cache-dir",
+        str(tmp_path),
+        "--json",
+        "--timeout",
+        "10",
+        "--no-proxy",
+        "Hi",
+    )
+    assert_clean_error(result, 1)
+    data = result.json()
+    assert data["ok"] is False
+    assert data["error"]["type"] == "NetworkError"
+    assert data["error"]["message"] in result.err
+    assert "internal error" not in result.err  # the library's own error, not a bug
+
+
+async def test_store_file_is_the_file_store_and_a_bad_store_url_is_a_usage_error(
+    tmp_path: Path,
+) -> None:
+    """Promise (--store: "'file' for the file store"; exit 2 for a usage error): the
+    word ``file`` works, and a Redis URL that cannot be used is refused before any
+    work, naming --store."""
+    common = ("--sandbox", "--cache-dir", str(tmp_path))
+    ok = await run("provider", *common, "--store", "file", "Hi")
+    assert ok.code == 0, ok
+    assert ok.out == "You said: Hi\n"
+    bad = await run("provider", *common, "--store", "redis://127.0.0.1:notaport/0", "Hi")
+    assert_clean_error(bad, 2)
+    assert "--store" in bad.err and "not a usable Redis URL" in bad.err
+
+
+async def test_a_bad_store_url_in_the_environment_is_a_usage_error(tmp_path: Path) -> None:
+    """Promise (ENVIRONMENT: PROVIDER_STORE, --store overrides it): a Redis URL in
+    $PROVIDER_STORE that cannot be used is refused before any work, naming the
+    variable; ``--store file`` overrides it."""
+    env = {"PROVIDER_STORE": "redis://127.0.0.1:notaport/0"}
+    common = ("--sandbox", "--cache-dir", str(tmp_path))
+    bad = await run("provider", *common, "Hi", env=env)
+    assert_clean_error(bad, 2)
+    assert "PROVIDER_STORE" in bad.err
+    ok = await run("provider", *common, "--store", "file", "Hi", env=env)
+    assert ok.code == 0, ok
+
+
+def test_a_bug_is_reported_as_an_internal_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Promise (cli.run: "a bug: say so plainly, keep the traceback for --debug"): an
+    exception that is no ProviderError exits 1 with one line calling it an internal
+    error, its type, and the way to see more."""
+    import logging
+
+    from provider.commands import cli
+    from provider.commands.__main__ import parse
+
+    async def buggy(args: object) -> int:
+        raise KeyError("no-such-field")
+
+    monkeypatch.setenv("PROVIDER_CACHE_DIR", str(tmp_path))  # run() sets it: restored after
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        code = cli.run(parse(["--cache-dir", str(tmp_path), "Hi"]), buggy)
+    finally:
+        root.handlers[:], root.level = handlers, level
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: internal error (KeyError): 'no-such-field'")
+    assert "run with --debug for details" in err and "Traceback" not in err

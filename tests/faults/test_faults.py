@@ -191,6 +191,20 @@ async def test_a_redirect_to_another_host_is_a_clear_error_and_nothing_follows(
         assert not site.hits and not site.prompts
 
 
+async def test_a_redirect_to_a_non_http_address_is_the_sites_error(cache_dir: Path) -> None:
+    """Promise (fetch_page): a redirect off the site is a ProtocolError naming it, also
+    when it is not even http(s) (not a configuration error of the caller's: the
+    caller's URL is fine) (issue 27, a survivor of the mutation tool)."""
+
+    async def away(request: web.Request) -> web.Response:
+        raise web.HTTPFound("ftp://files.example.test/chat/")
+
+    async with serve({"/{tail:.*}": away}) as url:
+        with pytest.raises(ProtocolError, match="redirects to another host") as caught:
+            await chat(provider_for(url, cache_dir))
+    assert "ftp://files.example.test" in str(caught.value)
+
+
 async def test_slow_page_byte_by_byte_sits_under_the_timeout(cache_dir: Path) -> None:
     async def slow(request: web.Request) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/html"})

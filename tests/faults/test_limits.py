@@ -25,7 +25,7 @@ from scraper.http import (
 @contextlib.asynccontextmanager
 async def pages() -> AsyncIterator[str]:
     """``/bytes/N`` (declared length), ``/stream/N`` (chunked, undeclared), ``/hops/N``
-    (N redirects, then a page)."""
+    (N redirects, then a page), ``/located`` (a 200 with a Location header)."""
 
     async def declared(request: web.Request) -> web.Response:
         return web.Response(body=b"x" * int(request.match_info["n"]))
@@ -48,7 +48,12 @@ async def pages() -> AsyncIterator[str]:
             return web.Response(text="<html>arrived</html>", content_type="text/html")
         raise web.HTTPFound(f"/hops/{n - 1}")
 
+    async def located(request: web.Request) -> web.Response:
+        # A page that names another place but is no redirect (201-style Location).
+        return web.Response(text="<html>here</html>", headers={"Location": "/hops/0"})
+
     app = web.Application()
+    app.router.add_get("/located", located)
     app.router.add_get("/bytes/{n}", declared)
     app.router.add_get("/stream/{n}", undeclared)
     app.router.add_get("/hops/{n}", hops)
@@ -129,6 +134,48 @@ def test_pool_bounds_from_the_environment_at_their_edges(
     else:
         with pytest.raises(ConfigurationError, match=f"from \\${variable}"):
             PoolConfig.resolve()
+
+
+@pytest.mark.parametrize("limit", [True, 2.5, "8"], ids=["bool", "float", "str"])
+def test_max_connections_must_be_a_whole_number(limit: object) -> None:
+    """Promise (PoolConfig): max_connections is a whole number >= 0; a flag, a
+    fraction or a text is refused by name, never taken as a bound (issue 27, a
+    survivor of the mutation tool)."""
+    with pytest.raises(ConfigurationError, match="max_connections must be a whole number"):
+        PoolConfig.resolve(max_connections=limit)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("variable", "wanted"),
+    [
+        ("PROVIDER_MAX_CONNECTIONS", "a whole number of connections"),
+        ("PROVIDER_KEEPALIVE_TIMEOUT", "a number of seconds"),
+    ],
+)
+def test_a_pool_variable_that_is_no_number_says_what_to_give(
+    variable: str, wanted: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Promise (every error names what to do): a pool variable that is not a number
+    says which variable and what kind of number it takes."""
+    monkeypatch.setenv(variable, "lots")
+    with pytest.raises(ConfigurationError, match=f"\\${variable}='lots' is not a number") as err:
+        PoolConfig.resolve()
+    assert f"unset it or give {wanted}" in str(err.value)
+
+
+async def test_a_page_with_a_location_but_no_redirect_status_is_the_page() -> None:
+    """Promise (fetch_page): only a redirect status is followed; a page that carries a
+    Location header with a 200 is that page (issue 27, a survivor of the mutation tool)."""
+    async with pages() as base:
+        assert await _fetch(base, "/located") == b"<html>here</html>"
+
+
+@pytest.mark.parametrize("seconds", [True, "5"], ids=["bool", "str"])
+def test_keepalive_timeout_must_be_a_number_of_seconds(seconds: object) -> None:
+    """Promise (PoolConfig): keepalive_timeout is a number of seconds; a flag or a text
+    is refused by name (issue 27, a survivor of the mutation tool)."""
+    with pytest.raises(ConfigurationError, match="keepalive_timeout must be a number of sec"):
+        PoolConfig.resolve(keepalive_timeout=seconds)  # type: ignore[arg-type]
 
 
 def test_a_deadline_of_zero_is_spent_and_a_positive_one_is_not() -> None:

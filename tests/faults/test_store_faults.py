@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -130,3 +131,83 @@ async def test_expired_entry_is_refreshed_not_used(cache_dir: Path) -> None:
         assert await chat(provider) == "You said: Hello sandbox"
         assert site.hits["GET /chat/"] == 2  # read afresh, not tried first
         assert site.hits["admin-ajax:wpaicg_chat_shortcode_message"] == 2  # no rejected send
+
+
+NEWER_IN_MEMORY = r"""
+import sys
+sys.path.insert(0, sys.argv[2])
+from pathlib import Path
+from provider.store import CredentialStore
+from tests.provider.test_store import SITE, make
+store = CredentialStore(Path(sys.argv[1]))
+store.put(make(nonce="older-0001"), "")
+store.folder.chmod(0o555)  # the disk turns unusable after a first write
+store.put(make(nonce="newer-0002"), "")  # kept in memory only
+print(store.get(SITE, "").nonce)
+print(CredentialStore(store.directory).get(SITE, "").nonce)
+"""
+
+#: A store whose credentials folder exists but cannot be written (the lock file
+#: cannot be made), then cannot even be searched (stat fails): a refresh still
+#: returns, and the entry is then served from memory, with one warning each.
+LOCKED_OUT = r"""
+import asyncio, logging, sys
+sys.path.insert(0, sys.argv[2])
+logging.basicConfig(level=logging.WARNING, format="WARN %(message)s")
+from pathlib import Path
+from provider.store import CredentialStore
+from scraper.http import Deadline
+from tests.provider.test_store import SITE, make
+store = CredentialStore(Path(sys.argv[1]))
+store.folder.mkdir(parents=True)
+store.folder.chmod(0o555)
+async def fetch():
+    return make(nonce="fetched-003")
+print(asyncio.run(store.refresh(SITE, "", fetch, deadline=Deadline(10))).nonce)
+store.folder.chmod(0o000)
+print(CredentialStore(store.directory).get(SITE, ""))  # cannot look: nothing, a warning
+other = CredentialStore(store.directory)
+other.put(make(nonce="memory-0004"), "")
+print(other.get(SITE, "").nonce)
+"""
+
+
+async def test_credentials_written_to_memory_win_over_an_older_file(tmp_path: Path) -> None:
+    """Promise (the store's "Trouble"): once the folder cannot be written, what this
+    process stored in memory is what it uses; the older file on disk (still readable)
+    never replaces it (issue 27, a survivor of the mutation tool)."""
+    prefix = AS_ROOT_WITHOUT_OVERRIDE if os.geteuid() == 0 else []
+    result = await procs.run(
+        *prefix,
+        sys.executable,
+        "-c",
+        NEWER_IN_MEMORY,
+        str(tmp_path / "cache"),
+        str(ROOT),
+        timeout=60,
+    )
+    assert result.code == 0, result.err
+    assert result.out.splitlines() == ["newer-0002", "older-0001"]
+
+
+async def test_a_folder_without_write_or_search_access_never_fails_a_call(
+    tmp_path: Path,
+) -> None:
+    """Promise (the store's "Trouble": "neither ever fails a chat"): a credentials
+    folder where no lock file can be made, or that cannot even be searched, leaves a
+    refresh and a read working from memory, with a warning that says why in words
+    (the OS's reason, not a raw errno tuple) (issue 27, survivors of the mutation tool)."""
+    if os.geteuid() == 0 and not shutil.which("setpriv"):
+        pytest.skip("root without setpriv: permissions cannot be taken away")
+    prefix = AS_ROOT_WITHOUT_OVERRIDE if os.geteuid() == 0 else []
+    cache = tmp_path / "cache"
+    try:
+        result = await procs.run(
+            *prefix, sys.executable, "-c", LOCKED_OUT, str(cache), str(ROOT), timeout=60
+        )
+    finally:
+        (cache / "credentials").chmod(0o700)
+    assert result.code == 0, result.err
+    assert result.out.splitlines() == ["fetched-003", "None", "memory-0004"]
+    assert "cannot read the credential store" in result.err
+    assert "(PermissionError: Permission denied); credentials are kept in memory" in result.err

@@ -43,6 +43,9 @@ async def test_wrong_proxy_password_is_a_clear_secret_free_error(
         with pytest.raises(NetworkError, match="proxy") as err:
             await chat(provider_for(site.url, cache_dir), proxy=url, timeout=5)
         assert "wrong-pass-123" not in str(err.value)
+        # It names the proxy it means, its password redacted (issue 27: a mutant
+        # saying only "the proxy" survived).
+        assert f"{kind}://{proxy.user}:***@127.0.0.1:{proxy.port}" in str(err.value)
         assert sum(site.hits.values()) == 0
 
 

@@ -271,25 +271,33 @@ def test_two_processes_starting_cold_fetch_once(tmp_path: Path) -> None:
     assert log.read_text().count("fetch") == 1
 
 
-def test_lock_held_by_a_killed_process_does_not_block(tmp_path: Path) -> None:
-    import filelock
-
-    store = CredentialStore(tmp_path)
-    store.folder.mkdir(parents=True)
-    lock_path = store.folder / f"{entry_key(SITE, '')}.lock"
+def lock_holder(store: CredentialStore) -> subprocess.Popen[str]:
+    """Another process holding the refresh lock of SITE's entry, until its stdin
+    closes (or it is killed); returned once it holds it. Pair it with procs.stop."""
+    store.folder.mkdir(parents=True, exist_ok=True)
     holder = procs.popen(
         [
             sys.executable,
             "-c",
-            "import filelock,sys,time; l=filelock.FileLock(sys.argv[1]); l.acquire(); "
-            "print('held', flush=True); time.sleep(60)",
-            str(lock_path),
+            "import filelock,sys; l=filelock.FileLock(sys.argv[1]); l.acquire(); "
+            "print('held', flush=True); sys.stdin.read()",
+            str(store.folder / f"{entry_key(SITE, '')}.lock"),
         ],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_lock_held_by_a_killed_process_does_not_block(tmp_path: Path) -> None:
+    import filelock
+
+    store = CredentialStore(tmp_path)
+    lock_path = store.folder / f"{entry_key(SITE, '')}.lock"
+    holder = lock_holder(store)
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         with pytest.raises(filelock.Timeout):
             filelock.FileLock(lock_path).acquire(timeout=0)
     finally:

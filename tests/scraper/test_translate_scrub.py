@@ -44,3 +44,12 @@ def test_a_lower_error_that_carries_the_proxy_secret_is_scrubbed(lower: Exceptio
 def test_without_a_proxy_the_text_is_kept() -> None:
     error = _raise_through(aiohttp.ClientOSError(1, "connection reset by peer"), None)
     assert "connection reset by peer" in str(error)
+
+
+def test_a_proxy_without_credentials_is_named_and_the_error_kept() -> None:
+    """Promise: a failure through a proxy that needs no credentials is a NetworkError
+    naming that proxy and what failed (the scrub has no password to look for)."""
+    proxy = Proxy.parse("http://127.0.0.1:3128")
+    error = _raise_through(aiohttp.ClientOSError(1, "connection reset by peer"), proxy)
+    assert "through proxy http://127.0.0.1:3128" in str(error)
+    assert "connection reset by peer" in str(error)
