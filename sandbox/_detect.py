@@ -59,6 +59,8 @@ SIGNALS = (
 # client with Runtime enabled makes run more often.
 _WATCH_JS = r"""
   var fired = {};
+  // Told at once when a watched call shows evaluation (the page's own report, below).
+  var onFire = function () {};
   var EVAL = /UtilityScript|__puppeteer_evaluation_script__|pptr:|__playwright_evaluation_script__/;
   function evaluated() {
     var lines = String(new Error().stack || "").split("\n").slice(2);
@@ -74,13 +76,17 @@ _WATCH_JS = r"""
     if (getter && d.get) {
       var g = d.get;
       Object.defineProperty(owner, name, {configurable: true, enumerable: d.enumerable,
-        get: function () { if (evaluated()) fired.eval_trace = 1; return g.call(this); },
+        get: function () {
+          if (evaluated()) { fired.eval_trace = 1; onFire(); }
+          return g.call(this);
+        },
         set: d.set});
     } else if (typeof d.value === "function") {
       var f = d.value;
       owner[name] = function () {
         if (evaluated()) fired.eval_trace = 1;
         globalsCheck();
+        if (fired.eval_trace || fired.automation_globals) onFire();
         return f.apply(this, arguments);
       };
     }
@@ -233,15 +239,19 @@ PAGE_JS = (
     + _WATCH_JS
     + r"""
   var sent = "";
-  function report() {
+  // A watched call that shows automation is reported before it goes on (a synchronous
+  // request), so the server knows before the request the call makes: as a real
+  // detector blocks the request itself, not a later one.
+  onFire = function () { report(true); };
+  function report(now) {
     globalsCheck();
-    var now = Object.keys(fired).sort().join(",");
-    if (now === sent) return;
-    sent = now;
+    var found = Object.keys(fired).sort().join(",");
+    if (found === sent) return;
+    sent = found;
     var body = JSON.stringify({fired: Object.keys(fired), url: location.href});
     var send = XMLHttpRequest.prototype.send, open = XMLHttpRequest.prototype.open;
     var x = new XMLHttpRequest();
-    open.call(x, "POST", "REPORT_PATH");
+    open.call(x, "POST", "REPORT_PATH", now !== true);
     send.call(x, body);
   }
   setInterval(report, 200);

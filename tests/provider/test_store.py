@@ -195,6 +195,48 @@ async def test_a_caller_out_of_time_leaves_the_next_caller_a_refresh_of_its_own(
     assert calls == 1
 
 
+async def test_a_caller_arriving_while_a_cancelled_refresh_cleans_up_gets_its_own(
+    tmp_path: Path,
+) -> None:
+    """The last caller to leave waits for the refresh it cancelled to clean up (its
+    browser closing); a caller arriving meanwhile starts a refresh of its own and
+    gets credentials, never joining the one being cancelled."""
+    store = CredentialStore(tmp_path)
+    started, release = asyncio.Event(), asyncio.Event()
+    calls = 0
+
+    async def slow_to_clean_up() -> Credentials:
+        started.set()
+        try:
+            await asyncio.Event().wait()  # until cancelled
+        finally:
+            await release.wait()  # the cleanup, under way
+        raise AssertionError("unreachable")
+
+    async def fetch() -> Credentials:
+        nonlocal calls
+        calls += 1
+        return make()
+
+    first = asyncio.create_task(store.refresh(SITE, "", slow_to_clean_up, deadline=Deadline(0.3)))
+    await started.wait()
+    flights = store._flights.setdefault(asyncio.get_running_loop(), {})
+    key = entry_key(SITE, "")
+    cancelled = flights[key].task
+    while not cancelled.cancelling():  # until the first caller, out of time, has left
+        await asyncio.sleep(0.01)
+    assert not first.done()  # it is waiting for the cleanup
+    second = asyncio.create_task(store.refresh(SITE, "", fetch, deadline=Deadline(10)))
+    while not (key in flights and flights[key].waiters == 1):  # until the second is in
+        await asyncio.sleep(0)
+    release.set()
+    with pytest.raises(ProviderTimeoutError):
+        await first
+    creds = await second
+    assert creds.nonce == make().nonce
+    assert calls == 1
+
+
 async def test_a_waiter_leaving_does_not_cancel_the_refresh_another_still_awaits(
     tmp_path: Path,
 ) -> None:
