@@ -67,6 +67,10 @@ Variable = tuple[str, str]  # (name as spelled in the environment, value)
 SourceKind = Literal["argument", "environment", "none"]
 
 
+#: The proxy variables :meth:`ProxyEnv.from_environ` reads, in ProxyEnv's field order.
+_LOWER_NAMES = ("https_proxy", "http_proxy", "all_proxy", "no_proxy")
+
+
 @dataclass(frozen=True, slots=True)
 class ProxyEnv:
     """The proxy variables of one environment: a hashable snapshot, so a
@@ -92,24 +96,18 @@ class ProxyEnv:
                     return name, value
             return None
 
-        https, http, all_ = pick("https_proxy"), pick("http_proxy"), pick("all_proxy")
+        https, http, all_, no = (pick(name) for name in _LOWER_NAMES)
         if https is None and http is None and all_ is None:
             return _NO_PROXY_ENV  # the usual case; NO_PROXY alone changes nothing
-        return cls(https, http, all_, pick("no_proxy"))
+        return cls(https, http, all_, no)
 
 
 _NO_PROXY_ENV = ProxyEnv()
 
-#: Every variable :meth:`ProxyEnv.from_environ` looks at.
+#: Every variable :meth:`ProxyEnv.from_environ` looks at, each lower then upper case,
+#: and the CGI marker that makes it skip ``HTTP_PROXY``.
 PROXY_VARIABLES = (
-    "https_proxy",
-    "HTTPS_PROXY",
-    "http_proxy",
-    "HTTP_PROXY",
-    "all_proxy",
-    "ALL_PROXY",
-    "no_proxy",
-    "NO_PROXY",
+    *(name for lower in _LOWER_NAMES for name in (lower, lower.upper())),
     "REQUEST_METHOD",
 )
 

@@ -202,14 +202,14 @@ async def test_a_caller_arriving_while_a_cancelled_refresh_cleans_up_gets_its_ow
     browser closing); a caller arriving meanwhile starts a refresh of its own and
     gets credentials, never joining the one being cancelled."""
     store = CredentialStore(tmp_path)
-    started, release = asyncio.Event(), asyncio.Event()
+    cleaning, release = asyncio.Event(), asyncio.Event()
     calls = 0
 
     async def slow_to_clean_up() -> Credentials:
-        started.set()
         try:
             await asyncio.Event().wait()  # until cancelled
         finally:
+            cleaning.set()
             await release.wait()  # the cleanup, under way
         raise AssertionError("unreachable")
 
@@ -219,16 +219,12 @@ async def test_a_caller_arriving_while_a_cancelled_refresh_cleans_up_gets_its_ow
         return make()
 
     first = asyncio.create_task(store.refresh(SITE, "", slow_to_clean_up, deadline=Deadline(0.3)))
-    await started.wait()
-    flights = store._flights.setdefault(asyncio.get_running_loop(), {})
-    key = entry_key(SITE, "")
-    cancelled = flights[key].task
-    while not cancelled.cancelling():  # until the first caller, out of time, has left
-        await asyncio.sleep(0.01)
-    assert not first.done()  # it is waiting for the cleanup
+    await cleaning.wait()  # the first caller, out of time, has cancelled its refresh
+    assert not first.done()  # ...and waits for the cleanup
     second = asyncio.create_task(store.refresh(SITE, "", fetch, deadline=Deadline(10)))
-    while not (key in flights and flights[key].waiters == 1):  # until the second is in
-        await asyncio.sleep(0)
+    # One turn of the loop: the second caller runs up to its wait (refresh has no
+    # await before it), having joined a flight or started its own.
+    await asyncio.sleep(0)
     release.set()
     with pytest.raises(ProviderTimeoutError):
         await first
