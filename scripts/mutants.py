@@ -1249,6 +1249,14 @@ MUTANTS: list[Mutant] = [
         ("tests/provider/test_store.py", "-k", "another_process"),
     ),
     Mutant(
+        "i25-released-before-the-end-behind-nginx",
+        "issue 25: the reply is released at the answer's end: nginx + PHP-FPM lose the connection",
+        "scraper/http.py",
+        "            self._pools.finish(self._session, resp, self._config)\n",
+        "            resp.release()\n",
+        ("tests/realserver/test_keepalive.py", "-k", "no_new_connection and legacy-0"),
+    ),
+    Mutant(
         "i25-form-sent-without-its-type",
         "issue 25: the self-encoded form goes without its Content-Type: the site reads no field",
         "scraper/http.py",
