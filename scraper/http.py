@@ -36,9 +36,11 @@ from scraper.http_translate import (
 )
 from scraper.request import (
     DEFAULT_USER_AGENT,
+    FORM_TYPE,
     Deadline,
     Proxy,
     ProxyAuth,
+    encode_form,
     origin_of,
     request_headers,
 )
@@ -582,7 +584,14 @@ class Client:
                 cookie = "; ".join(f"{m.key}={m.coded_value}" for m in morsels.values())
         elif self._given:
             cookie = cookie_header(self._given, self.site, str(target))
-        if cookie:
+        form = kwargs.get("data")
+        if type(form) is dict:
+            # The form encoded here, once for every try, rather than by aiohttp.
+            kwargs["data"] = encode_form(form)
+            headers = {**(headers or {}), "Content-Type": FORM_TYPE}
+            if cookie:
+                headers["Cookie"] = cookie
+        elif cookie:
             headers = {**(headers or {}), "Cookie": cookie}
         for _ in range(_MAX_STALE):
             _REUSED.set(True)  # until the connector makes a new connection for it

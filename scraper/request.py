@@ -6,14 +6,24 @@ Re-exported by :mod:`scraper.http`, the plumbing that sends them.
 from __future__ import annotations
 
 import contextlib
+import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import quote_plus, urlsplit
 
 from scraper.errors import ConfigurationError, ProviderError, ProviderTimeoutError, redact_url
 
-__all__ = ["DEFAULT_USER_AGENT", "Deadline", "Proxy", "ProxyAuth", "origin_of", "request_headers"]
+__all__ = [
+    "DEFAULT_USER_AGENT",
+    "FORM_TYPE",
+    "Deadline",
+    "Proxy",
+    "ProxyAuth",
+    "encode_form",
+    "origin_of",
+    "request_headers",
+]
 
 
 #: What the plain-HTTP layer calls itself until a browser hands over its own UA:
@@ -146,3 +156,31 @@ def request_headers(user_agent: str, referer: str | None = None) -> dict[str, st
     if referer:
         headers["Referer"] = referer
     return headers
+
+
+#: The body type of a form, as a browser (and the plugin's own script) posts it.
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+#: What ``quote_plus`` leaves as it is: a field made only of these needs no quoting.
+_FORM_SAFE = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def encode_form(fields: Mapping[str, str]) -> bytes:
+    """``fields`` as an urlencoded body, byte for byte what ``urlencode`` (and
+    aiohttp's form encoding) makes, in their order.
+
+    Every chat posts one: its names, the action, nonce, ids and the client id
+    need no quoting, and one match tells so at a fraction of ``quote_plus``'s
+    cost, so only the message and the page URL go through it. (aiohttp's own form
+    encoding, a ``FormData`` per request, was a tenth of a warm chat's CPU.)
+
+    >>> encode_form({"action": "chat", "message": "a b&c=é", "url": "https://x/y"})
+    b'action=chat&message=a+b%26c%3D%C3%A9&url=https%3A%2F%2Fx%2Fy'
+    """
+    safe = _FORM_SAFE.fullmatch
+    return "&".join(
+        [
+            f"{k if safe(k) else quote_plus(k)}={v if safe(v) else quote_plus(v)}"
+            for k, v in fields.items()
+        ]
+    ).encode("ascii")

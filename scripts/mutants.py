@@ -1248,6 +1248,30 @@ MUTANTS: list[Mutant] = [
         "        if cached is not None:\n",
         ("tests/provider/test_store.py", "-k", "another_process"),
     ),
+    Mutant(
+        "i25-released-before-the-end-behind-nginx",
+        "issue 25: the reply is released at the answer's end: nginx + PHP-FPM lose the connection",
+        "scraper/http.py",
+        "            self._pools.finish(self._session, resp, self._config)\n",
+        "            resp.release()\n",
+        ("tests/realserver/test_keepalive.py", "-k", "no_new_connection and legacy-0"),
+    ),
+    Mutant(
+        "i25-form-sent-without-its-type",
+        "issue 25: the self-encoded form goes without its Content-Type: the site reads no field",
+        "scraper/http.py",
+        '            headers = {**(headers or {}), "Content-Type": FORM_TYPE}\n',
+        "            headers = {**(headers or {})}\n",
+        ("tests/provider/test_body_end.py", "-k", "warm_chats_keep"),
+    ),
+    Mutant(
+        "i25-form-plus-left-unquoted",
+        "issue 25: the form's no-quoting shortcut takes '+' for safe: the site reads it as a space",
+        "scraper/request.py",
+        '_FORM_SAFE = re.compile(r"[A-Za-z0-9_.~-]*")\n',
+        '_FORM_SAFE = re.compile(r"[A-Za-z0-9_.~+-]*")\n',
+        ("tests/scraper/test_encode_form.py",),
+    ),
     # -- issue 29: refusals by structure, every release class ---------------------------
     Mutant(
         "i29-l1-no-greeting",
