@@ -257,9 +257,14 @@ async def _read_page(
     def loaded(_: object) -> None:
         documents.put_nowait("load")
 
+    def gone(_: object) -> None:  # the browser or the page's renderer died: no event will come
+        documents.put_nowait("gone")
+
     page.on("response", on_response)
     page.on("domcontentloaded", parsed)
     page.on("load", loaded)
+    page.on("crash", gone)
+    page.on("close", gone)
     progress.phase = f"loading {redact_url(url)}"
     t0 = time.monotonic()
     try:
@@ -268,6 +273,8 @@ async def _read_page(
     finally:
         page.remove_listener("domcontentloaded", parsed)
         page.remove_listener("load", loaded)
+        page.remove_listener("crash", gone)
+        page.remove_listener("close", gone)
     if first is not None:
         widget, page_url = first
     else:
@@ -304,7 +311,8 @@ async def _first_look(
     here, which under patchright also spares the isolated world a selector wait
     builds per document. None hands over to :func:`_settled_widget`, the general
     wait: a document with no widget by its load (a block page, a widget a script
-    adds later), a read a navigation interrupted, or a refused challenge.
+    adds later), a read a navigation interrupted, a refused challenge, or a
+    browser or renderer that died (the general wait then raises the driver's error).
     """
     PlaywrightError = api().Error
     while True:
@@ -318,6 +326,8 @@ async def _first_look(
         if not event.done() or event.cancelled():
             return None  # the challenge came back: _settled_widget says so
         kind = event.result()
+        if kind == "gone":
+            return None  # _settled_widget's first call raises what happened
         if progress.on_challenge:
             continue
         try:
