@@ -62,6 +62,8 @@ def _render(
     if not site.config.no_widget:
         generation = _legacy if site.config.generation == "legacy" else _aipkit
         head, content, footer = generation.page_parts(site, origin, post_id)
+        if site.config.late_widget:
+            content = _pages.added_after_load(content)
     page = _pages.render_page(
         origin=origin,
         title=title,

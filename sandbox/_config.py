@@ -206,6 +206,10 @@ class SiteConfig:
     """Post id of ``/chat/``."""
     no_widget: bool = False
     """Render the pages without any chat widget (a site that removed it)."""
+    late_widget: bool = False
+    """The theme's script adds the widget's markup a second after the page's load (a
+    lazy-rendering theme or optimisation plugin): the HTML as served holds it only
+    inside that script, so only a browser finds the widget, and only after the load."""
     page_nonce: str | None = None
     """A page cache serving a stale copy: pages print this nonce instead of a current
     one (AJAX answers, like the aipkit nonce refresh, are not cached)."""

@@ -6,6 +6,7 @@ Every page says plainly, in a visible banner, that it is a local imitation.
 from __future__ import annotations
 
 import html
+import json
 
 from aiohttp import web
 
@@ -102,6 +103,18 @@ def render_page(
 </body>
 </html>
 """
+
+
+def added_after_load(markup: str) -> str:
+    """``markup`` as a theme script that inserts it a second after the page's load event."""
+    # JSON, with "<" escaped, so the string cannot end the script and no tag of it is
+    # in the served HTML; getElementById, not a selector, like a theme's own code.
+    literal = json.dumps(markup).replace("<", "\\u003c")
+    return (
+        '<div id="late-content"></div>\n<script>window.addEventListener("load", function () '
+        '{ setTimeout(function () { document.getElementById("late-content").innerHTML = '
+        f"{literal}; }}, 1000); }});</script>"
+    )
 
 
 def not_found(origin: str) -> web.Response:

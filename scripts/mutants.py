@@ -1495,25 +1495,58 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         "i26-main-world-poll",
-        "the solve polls for the widget in the page's main world (wait_for_function), where"
-        " the page's wrapped querySelector sees an evaluated script's frames",
+        "the general wait (a widget the page adds after its load) polls in the page's main"
+        " world (wait_for_function), where the page's wrapped querySelector sees an"
+        " evaluated script's frames",
         "scraper/browser/_solve.py",
         'page.locator(_SETTLED_SELECTOR).first.wait_for(state="attached", timeout=_ms(deadline))',
         'page.wait_for_function(f"() => document.querySelector({WIDGET_SELECTOR!r})",'
         " timeout=_ms(deadline))",
-        ("tests/browser/test_detection.py", "-k", "fallback and aipkit"),
+        ("tests/browser/test_detection.py", "-k", "after_its_load"),
         timeout=120,
     ),
     Mutant(
         "i26-main-world-read",
-        "the solve reads the page in its main world (page.evaluate; patchright's evaluates"
-        " in an isolated world unless told not to) instead of with a locator",
+        "the general wait reads the page in its main world (page.evaluate; patchright's"
+        " evaluates in an isolated world unless told not to) instead of with a locator",
         "scraper/browser/_solve.py",
         "            if await page.locator(WIDGET_SELECTOR).count():\n",
         '            if await page.evaluate(f"document.querySelectorAll({WIDGET_SELECTOR!r})'
         '.length", isolated_context=False):\n',
-        ("tests/browser/test_detection.py", "-k", "transport"),
+        ("tests/browser/test_detection.py", "-k", "after_its_load"),
         timeout=120,
+    ),
+    Mutant(
+        "i26-first-look-main-world",
+        "the first look reads the loaded page in its main world instead of with content()"
+        " (the driver's isolated world): the page's wrapped querySelector sees it",
+        "scraper/browser/_solve.py",
+        "            html = await page.content()\n        except PlaywrightError:\n",
+        "            html = await page.evaluate(\"document.querySelector('html').outerHTML\","
+        " isolated_context=False)\n        except PlaywrightError:\n",
+        ("tests/browser/test_detection.py", "-k", "fallback and aipkit"),
+        timeout=120,
+    ),
+    Mutant(
+        "i26-first-look-keeps-waiting",
+        "the first look never hands over to the general wait: a widget the page adds after"
+        " its load is never found",
+        "scraper/browser/_solve.py",
+        '            if kind == "load":\n                return None\n',
+        "            pass\n",
+        ("tests/browser/test_detection.py", "-k", "after_its_load"),
+        timeout=60,
+    ),
+    Mutant(
+        "i26-first-look-misses-a-crash",
+        "the first look does not hear the renderer crash or the page close when the browser"
+        " dies: the solve sits out its whole timeout instead of saying the browser crashed",
+        "scraper/browser/_solve.py",
+        '    page.on("crash", gone)\n    page.on("close", gone)\n',
+        "",
+        ("tests/browser/test_lifecycle.py", "-k", "crash_mid_solve"),
+        timeout=90,
+        env={"PROVIDER_DRIVER": "playwright"},
     ),
     Mutant(
         "i26-transport-main-world",

@@ -39,11 +39,12 @@ from scraper.errors import (
     BlockedError,
     BotDetectedError,
     ChallengeError,
+    NoChatWidgetError,
     RateLimitedError,
     redact_url,
 )
 from scraper.http import Deadline, Proxy
-from scraper.page import read_widget
+from scraper.page import Widget, read_widget
 
 if TYPE_CHECKING:  # types only: the runtime import stays inside the functions
     from playwright.async_api import BrowserContext
@@ -229,9 +230,6 @@ async def _read_page(
     user_agent: str,
     progress: _Progress,
 ) -> Credentials:
-    PlaywrightError = api().Error
-    PlaywrightTimeoutError = api().TimeoutError
-
     def on_response(response: Any) -> None:
         # Main-frame documents only: tells "still on the challenge" from "no widget".
         if response.frame is not page.main_frame or not response.request.is_navigation_request():
@@ -240,6 +238,7 @@ async def _read_page(
         with contextlib.suppress(ValueError):
             progress.retry_after = float(response.headers.get("retry-after", ""))
         mitigated = response.headers.get("cf-mitigated", "").lower() == "challenge"
+        progress.on_challenge = mitigated
         if mitigated:
             if progress.challenged and not progress.refused.done():
                 # The challenge again, after the browser ran it: its answer was refused.
@@ -249,11 +248,110 @@ async def _read_page(
         else:
             progress.phase = f"the page (HTTP {response.status}) shows no chat widget yet"
 
+    # The main frame's documents, as the page parses and loads them: what wakes _first_look.
+    documents: asyncio.Queue[str] = asyncio.Queue()
+
+    def parsed(_: object) -> None:
+        documents.put_nowait("domcontentloaded")
+
+    def loaded(_: object) -> None:
+        documents.put_nowait("load")
+
+    def gone(_: object) -> None:  # the browser or the page's renderer died: no event will come
+        documents.put_nowait("gone")
+
     page.on("response", on_response)
+    page.on("domcontentloaded", parsed)
+    page.on("load", loaded)
+    page.on("crash", gone)
+    page.on("close", gone)
     progress.phase = f"loading {redact_url(url)}"
     t0 = time.monotonic()
-    await page.goto(url, wait_until="commit", timeout=_ms(deadline))
+    try:
+        await page.goto(url, wait_until="commit", timeout=_ms(deadline))
+        first = await _first_look(page, progress, documents, bot_id, deadline)
+    finally:
+        page.remove_listener("domcontentloaded", parsed)
+        page.remove_listener("load", loaded)
+        page.remove_listener("crash", gone)
+        page.remove_listener("close", gone)
+    if first is not None:
+        widget, page_url = first
+    else:
+        widget, page_url = await _settled_widget(page, progress, url, bot_id, deadline)
+    jar = await context.cookies()
+    log.debug(
+        "widget shown %.2f s after navigation%s",
+        time.monotonic() - t0,
+        " (challenge passed)" if progress.challenged else "",
+    )
+    return credentials_from(
+        widget,
+        site=site,
+        page_url=page_url,
+        cookies=_from_playwright_cookies(jar, cookies),
+        user_agent=user_agent,
+        source="browser",
+        proxy=proxy,
+    )
 
+
+async def _first_look(
+    page: PlaywrightPage,
+    progress: _Progress,
+    documents: asyncio.Queue[str],
+    bot_id: int | None,
+    deadline: Deadline,
+) -> tuple[Widget, str] | None:
+    """The widget and page URL, read once from the first document past the challenge.
+
+    Woken by the page's own DOMContentLoaded and load events: no polling, and
+    nothing read from the challenge's document while its script runs. The page
+    is read with one ``content()`` (in the driver's isolated world) and parsed
+    here, which under patchright also spares the isolated world a selector wait
+    builds per document. None hands over to :func:`_settled_widget`, the general
+    wait: a document with no widget by its load (a block page, a widget a script
+    adds later), a read a navigation interrupted, a refused challenge, or a
+    browser or renderer that died (the general wait then raises the driver's error).
+    """
+    PlaywrightError = api().Error
+    while True:
+        event = asyncio.ensure_future(documents.get())
+        either: set[asyncio.Future[Any]] = {event, progress.refused}
+        try:
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not event.done():
+                event.cancel()
+        if not event.done() or event.cancelled():
+            return None  # the challenge came back: _settled_widget says so
+        kind = event.result()
+        if kind == "gone":
+            return None  # _settled_widget's first call raises what happened
+        if progress.on_challenge:
+            continue
+        try:
+            html = await page.content()
+        except PlaywrightError:
+            return None
+        page_url = page.url
+        try:
+            return await read_widget(html, page_url, bot_id, deadline), page_url
+        except NoChatWidgetError:
+            if kind == "load":
+                return None
+
+
+async def _settled_widget(
+    page: PlaywrightPage,
+    progress: _Progress,
+    url: str,
+    bot_id: int | None,
+    deadline: Deadline,
+) -> tuple[Widget, str]:
+    """Wait for the widget or a block page with Playwright's selector engine, then read it."""
+    PlaywrightError = api().Error
+    PlaywrightTimeoutError = api().TimeoutError
     reloads = 0
     while True:
         try:
@@ -305,20 +403,4 @@ async def _read_page(
             f"{redact_url(page.url)} shows a block page ({title}) to the headless browser: "
             f"the site's bot protection refused the automated browser; {DETECTED_ADVICE}"
         )
-
-    widget = await read_widget(html, page_url, bot_id, deadline)
-    jar = await context.cookies()
-    log.debug(
-        "widget shown %.2f s after navigation%s",
-        time.monotonic() - t0,
-        " (challenge passed)" if progress.challenged else "",
-    )
-    return credentials_from(
-        widget,
-        site=site,
-        page_url=page_url,
-        cookies=_from_playwright_cookies(jar, cookies),
-        user_agent=user_agent,
-        source="browser",
-        proxy=proxy,
-    )
+    return await read_widget(html, page_url, bot_id, deadline), page_url

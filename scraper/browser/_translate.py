@@ -38,6 +38,8 @@ class _Progress:
     last_status: int | None = None
     retry_after: float | None = None
     challenged: bool = False
+    #: whether the main frame's latest document is the challenge page
+    on_challenge: bool = False
     #: set when the challenge comes back after the browser answered it
     refused: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()

@@ -47,6 +47,18 @@ async def test_the_fallback_passes_bot_detection(
             assert site.hits["clearance"] == 1
 
 
+async def test_a_widget_the_page_adds_after_its_load_is_awaited_unseen(
+    cache_dir: Path, chromium: str | None
+) -> None:
+    # The one look at the page when it has loaded finds no widget: the general wait
+    # (the driver's selector engine, in its isolated world) takes over and finds it
+    # once the page's script adds it, and the page's watch sees neither.
+    async with sandbox.running(generation="aipkit", protection=True, late_widget=True) as site:
+        # A bound of its own: a wait that never hands over fails in seconds, not minutes.
+        provider = provider_for(site.url, cache_dir)
+        await passes_or_shows_only_the_runtime_leak(site, provider, timeout=20)
+
+
 @pytest.mark.skipif(importlib.util.find_spec("patchright") is None, reason="needs patchright")
 async def test_the_runtime_leak_is_what_tells_stock_playwright_from_patchright(
     tmp_path: Path, chromium: str | None, monkeypatch: pytest.MonkeyPatch

@@ -169,6 +169,20 @@ async def test_no_widget(http: aiohttp.ClientSession, generation: Gen) -> None:
     assert NOTICE in page
 
 
+async def test_late_widget_is_only_in_the_theme_script(http: aiohttp.ClientSession) -> None:
+    from scraper.errors import NoChatWidgetError
+    from scraper.page import parse_page
+
+    async with sandbox.running(generation="aipkit", late_widget=True) as site:
+        page = await get_page(http, site, "/chat/")
+    # No element of the widget in the HTML: only the script that adds it after the load.
+    assert 'class="aipkit_chat_container' not in page
+    assert '\\u003cdiv class=\\"aipkit_chat_container' in page
+    assert 'addEventListener("load"' in page
+    with pytest.raises(NoChatWidgetError):
+        parse_page(page, site.url + "/chat/")
+
+
 async def test_404_and_redirect(http: aiohttp.ClientSession) -> None:
     async with sandbox.running() as site:
         missing = await fetch(http, "GET", site.url + "/no/such/page")
