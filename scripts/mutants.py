@@ -1148,6 +1148,31 @@ MUTANTS: list[Mutant] = [
         "    if given:\n        given, setting =",
         ("tests/commands/test_commands.py", "-k", "environment_is_a_usage"),
     ),
+    Mutant(
+        "i27-mut-proxy-password-in-repr",
+        "issue 27 (cosmic-ray): a ProxyAuth's repr (a log line, a traceback) shows the password",
+        "scraper/request.py",
+        "    password: str = field(repr=False)\n",
+        "    password: str = field(repr=True)\n",
+        ("tests/scraper/test_request.py", "-k", "repr"),
+    ),
+    Mutant(
+        "i27-mut-origin-keeps-default-port",
+        "issue 27 (cosmic-ray): https://site:443 is another origin than https://site (other "
+        "credentials, cookies not sent)",
+        "scraper/request.py",
+        '{"http": 80, "https": 443}[parts.scheme]',
+        '{"http": 80, "https": 444}[parts.scheme]',
+        ("tests/scraper/test_request.py", "-k", "origin"),
+    ),
+    Mutant(
+        "i27-mut-proxy-without-port-taken",
+        "issue 27 (cosmic-ray): a proxy without a port is taken (sent to host:None)",
+        "scraper/request.py",
+        "if not parts.hostname or port is None:",
+        "if not parts.hostname and port is None:",
+        ("tests/scraper/test_request.py", "-k", "cannot_be_used"),
+    ),
     # -- issue 25: a body's end belongs to the pool ------------------------------------
     Mutant(
         "i25-no-drain",

@@ -87,7 +87,16 @@ MODULES: dict[str, Target] = {
         timeout=60,
         skip_operators=SUFFICIENT,
     ),
-    "scraper/request.py": Target(("tests/faults/test_examined.py", "tests/faults/test_limits.py")),
+    "scraper/request.py": Target(
+        (
+            "tests/faults/test_examined.py",
+            "tests/faults/test_limits.py",
+            "tests/provider/test_env_proxy.py",
+            "tests/scraper/test_translate_scrub.py",
+            "tests/scraper/test_request.py",
+        ),
+        timeout=30,
+    ),
     "scraper/http_translate.py": Target(
         (
             "tests/scraper/test_translate_scrub.py",
