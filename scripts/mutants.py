@@ -1173,6 +1173,33 @@ MUTANTS: list[Mutant] = [
         "if not parts.hostname and port is None:",
         ("tests/scraper/test_request.py", "-k", "cannot_be_used"),
     ),
+    Mutant(
+        "i27-mut-health-fail-line-shows-the-detail",
+        "issue 27 (cosmic-ray, a real bug): a failed health step's line prints its detail, "
+        "not what failed",
+        "provider/commands/health.py",
+        "{s.detail if s.ok else s.error}",
+        "{s.detail or s.error}",
+        ("tests/commands/test_commands.py", "-k", "empty_answer"),
+    ),
+    Mutant(
+        "i27-mut-health-uses-stored-credentials",
+        "issue 27 (cosmic-ray): health reports stored credentials as obtainable, without "
+        "obtaining any",
+        "provider/commands/health.py",
+        "timeout=args.timeout, force=True)",
+        "timeout=args.timeout, force=False)",
+        ("tests/commands/test_commands.py", "-k", "still_obtains_fresh"),
+    ),
+    Mutant(
+        "i27-mut-health-step-seconds-wrong",
+        "issue 27 (cosmic-ray): health's step seconds are the clock plus the start, not the "
+        "time the step took",
+        "provider/commands/health.py",
+        "        step.seconds = round(time.monotonic() - start, 3)\n",
+        "        step.seconds = round(time.monotonic() + start, 3)\n",
+        ("tests/commands/test_commands.py", "-k", "times_its_steps"),
+    ),
     # -- issue 25: a body's end belongs to the pool ------------------------------------
     Mutant(
         "i25-no-drain",

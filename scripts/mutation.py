@@ -139,8 +139,16 @@ MODULES: dict[str, Target] = {
         lines=((124, 143), (170, 185), (244, 301)),
         skip_operators=SUFFICIENT,
     ),
+    # The whole module (with the operator sample), against the health tests only.
     "provider/commands/health.py": Target(
-        ("tests/faults/test_examined.py", "tests/commands/test_commands.py")
+        (
+            "-m 'not browser' -k health",
+            "tests/commands/test_commands.py",
+            "tests/commands/test_every_door.py",
+            "tests/faults/test_examined.py",
+        ),
+        timeout=60,
+        skip_operators=SUFFICIENT,
     ),
 }
 

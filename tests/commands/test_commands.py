@@ -301,6 +301,72 @@ async def test_health_hard_block_is_unhealthy_with_a_junit_failure(
     assert data["steps"][-1]["error_type"] == "BlockedError"
     failures = list(ET.parse(report).getroot().iter("failure"))
     assert len(failures) == 1 and failures[0].get("type") == "BlockedError"
+    # The report CI reads: an XML file that says so, counting the failed step once, its
+    # message the step's own error (issue 27, survivors of the mutation tool).
+    assert report.read_text(encoding="utf-8").startswith("<?xml version='1.0' encoding='utf-8'?>")
+    suite = ET.parse(report).getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "1"
+    assert failures[0].get("message") == data["steps"][-1]["error"] == failures[0].text
+
+
+async def test_health_times_its_steps_within_the_whole_and_counts_the_answer(
+    cache_dir: Path,
+) -> None:
+    """Promise (``--help``'s JSON): each step's ``seconds``, the whole check's, the chat's
+    ``first_chunk_seconds`` and ``answer_chars``, and the steps' details. The sandbox
+    holds its reply 0.3 s, so the first chunk cannot come sooner; the other bounds are
+    relations between the report's own figures and the test's clock around the run."""
+    import time
+
+    async with sandbox.running(generation="aipkit", first_byte_delay=0.3) as site:
+        start = time.monotonic()
+        result = await run("provider.health", "--url", site.url, "--json")
+        elapsed = time.monotonic() - start
+    assert result.code == 0, result
+    data = result.json()
+    steps = {s["name"]: s for s in data["steps"]}
+    assert all(s["seconds"] >= 0 for s in data["steps"])
+    # Each rounded to the millisecond: their sum may pass the whole's by half of one each.
+    assert sum(s["seconds"] for s in data["steps"]) <= data["seconds"] + 0.0025
+    assert data["seconds"] <= elapsed
+    chat = steps["chat"]
+    first = chat["metrics"]["first_chunk_seconds"]
+    assert 0.3 <= first <= chat["seconds"]
+    answer = "You said: Reply with the single word: pong"
+    assert chat["metrics"]["answer_chars"] == len(answer)
+    assert chat["detail"] == f"first chunk after {first:.3f} s, {len(answer)} characters, over http"
+    # The page the chats read first (the site's chat page), and the verdict's evidence.
+    assert steps["page"]["detail"] == f"HTTP 200 from {site.url}/chat/"
+    assert steps["verdict"]["detail"] == "ok (no bot-protection marker)"
+
+
+async def test_health_with_stored_credentials_still_obtains_fresh_ones(cache_dir: Path) -> None:
+    """Promise (the module's docstring): the check says credentials are obtainable now,
+    not that some were stored: after a refresh, health reads the chat page again for
+    new ones (the page step's read, then the credentials step's)."""
+    async with sandbox.running(generation="aipkit") as site:
+        assert (await run("provider.refresh", "--url", site.url)).code == 0
+        before = site.hits["GET /chat/"]
+        result = await run("provider.health", "--url", site.url, "--no-chat", "--json")
+        assert result.code == 0, result
+        assert site.hits["GET /chat/"] - before == 2
+
+
+async def test_health_meeting_an_empty_answer_is_unhealthy_and_says_so(cache_dir: Path) -> None:
+    """Promise (EXIT_CODES): a step that fails is exit 1, and its line says what failed.
+    An empty answer got as far as a detail; the FAIL line printed that detail instead
+    of the error until issue 27 (a survivor of the mutation tool showed it)."""
+    async with sandbox.running(generation="aipkit", answer_bytes=0) as site:
+        as_json = await run("provider.health", "--url", site.url, "--json")
+        human = await run("provider.health", "--url", site.url)
+    assert as_json.code == 1 and human.code == 1, (as_json, human)
+    chat = as_json.json()["steps"][-1]
+    assert (chat["name"], chat["ok"], chat["error_type"]) == ("chat", False, "UpstreamError")
+    assert chat["metrics"]["first_chunk_seconds"] == 0.0 and chat["metrics"]["answer_chars"] == 0
+    assert chat["detail"] == "first chunk after 0.000 s, 0 characters, over http"
+    lines = human.out.strip().splitlines()
+    assert lines[-2].startswith("FAIL chat") and lines[-2].endswith("the site sent an empty answer")
+    assert lines[-1] == "unhealthy"
 
 
 @pytest.mark.browser
