@@ -1200,6 +1200,30 @@ MUTANTS: list[Mutant] = [
         "        step.seconds = round(time.monotonic() + start, 3)\n",
         ("tests/commands/test_commands.py", "-k", "times_its_steps"),
     ),
+    Mutant(
+        "i27-mut-refresh-stops-at-a-failed-site",
+        "issue 27 (cosmic-ray): refresh of several sites stops at the first that fails",
+        "provider/commands/refresh.py",
+        "                continue\n",
+        "                break\n",
+        ("tests/commands/test_commands.py", "-k", "several_sites_one_blocked"),
+    ),
+    Mutant(
+        "i27-mut-refresh-import-with-sandbox",
+        "issue 27 (cosmic-ray): --import with --sandbox (or --export) is not refused",
+        "provider/commands/refresh.py",
+        "if args.url or args.sandbox or args.export or args.force:",
+        "if args.url or args.sandbox and args.export or args.force:",
+        ("tests/commands/test_commands.py", "-k", "import_with_anything_else"),
+    ),
+    Mutant(
+        "i27-mut-refresh-import-says-not-ok",
+        "issue 27 (cosmic-ray): an import that worked says ok: false under --json",
+        "provider/commands/refresh.py",
+        'rows = [describe(c) | {"ok": True} for c in imported]',
+        'rows = [describe(c) | {"ok": False} for c in imported]',
+        ("tests/commands/test_commands.py", "-k", "export_import"),
+    ),
     # -- issue 25: a body's end belongs to the pool ------------------------------------
     Mutant(
         "i25-no-drain",

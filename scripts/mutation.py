@@ -139,6 +139,18 @@ MODULES: dict[str, Target] = {
         lines=((124, 143), (170, 185), (244, 301)),
         skip_operators=SUFFICIENT,
     ),
+    # The whole module (with the operator sample), against the refresh tests only.
+    "provider/commands/refresh.py": Target(
+        (
+            "-m 'not browser' -k 'refresh or import or export'",
+            "tests/commands/test_commands.py",
+            "tests/commands/test_every_door.py",
+            "tests/commands/test_env_proxy_commands.py",
+            "tests/faults/test_examined.py",
+        ),
+        timeout=60,
+        skip_operators=SUFFICIENT,
+    ),
     # The whole module (with the operator sample), against the health tests only.
     "provider/commands/health.py": Target(
         (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import sys
 import xml.etree.ElementTree as ET
@@ -161,18 +162,49 @@ async def test_refresh_human_output_names_generation_source_expiry(cache_dir: Pa
     assert as_json.json()["sites"][0]["release"] == "1.9.18"
     assert as_json.json()["sites"][0]["release_class"] == "L4"
     assert "good until" in result.out
+    # One line: how long it took, no proxy named when none is used, no summary after it
+    # (issue 27, mutation survivors).
+    (line,) = result.out.splitlines()
+    assert re.match(rf"{re.escape(site.url)}: refreshed in \d+\.\d\d s — legacy", line), line
+    assert "through proxy" not in line
+
+
+@pytest.mark.parametrize(
+    "alongside",
+    [["--url", "http://x.test"], ["--sandbox", "legacy"], ["--export", "out.json"], ["--force"]],
+)
+async def test_refresh_import_with_anything_else_is_a_usage_error(
+    alongside: list[str], tmp_path: Path
+) -> None:
+    """Promise (``--help``): ``--import`` stores a file and contacts no site, alone."""
+    export = tmp_path / "creds.json"
+    export.write_text("{}")
+    result = await run("provider.refresh", "--import", str(export), *alongside)
+    assert_clean_error(result, 2)
+    assert "use it alone" in result.err
 
 
 async def test_refresh_several_sites_one_blocked_exits_1(cache_dir: Path) -> None:
+    import time
+
     async with (
         sandbox.running(generation="aipkit") as ok,
         sandbox.running(generation="aipkit", hard_block=True) as bad,
     ):
+        start = time.monotonic()
         result = await run("provider.refresh", "--url", ok.url, "--url", bad.url, "--json")
+        elapsed = time.monotonic() - start
+        # A failed site does not stop the ones after it (issue 27, a mutation survivor).
+        later = await run("provider.refresh", "--url", bad.url, "--url", ok.url, "--force")
     assert result.code == 1
     rows = {r["site"]: r for r in result.json()["sites"]}
     assert rows[ok.url]["ok"] is True
     assert rows[bad.url]["ok"] is False and rows[bad.url]["error_type"] == "BlockedError"
+    # Each row's seconds is its own time, within the run's.
+    assert sum(r["seconds"] for r in rows.values()) <= elapsed
+    assert all(r["seconds"] >= 0 for r in rows.values())
+    assert later.code == 1 and later.err.startswith(f"error: {bad.url}: ")
+    assert later.out.startswith(f"{ok.url}: refreshed in ")
 
 
 @pytest.mark.browser
@@ -200,6 +232,10 @@ async def test_export_import_moves_credentials_to_another_cache(tmp_path: Path) 
             str(export),
         )
         assert result.code == 0, result
+        # The summary says what was exported where (issue 27, a mutation survivor).
+        assert result.out.splitlines()[-1] == (
+            f"exported 1 credential set(s) to {export} (mode 0600)"
+        )
         assert stat.S_IMODE(export.stat().st_mode) == 0o600
         nonce = site.nonce()
         assert nonce in export.read_text()  # the export holds the secrets…
@@ -209,6 +245,12 @@ async def test_export_import_moves_credentials_to_another_cache(tmp_path: Path) 
         )
         assert imported.code == 0, imported
         assert imported.json()["sites"][0]["generation"] == "aipkit"
+        # An import that worked says ok, every row and the whole (issue 27).
+        assert imported.json()["ok"] is True and imported.json()["sites"][0]["ok"] is True
+        again = await run("provider.refresh", "--cache-dir", str(second), "--import", str(export))
+        assert again.code == 0, again
+        assert again.out.startswith(f"{site.url}: refreshed — aipkit generation")
+        assert again.out.splitlines()[-1] == f"imported 1 credential set(s) from {export}"
         chat = await run("provider", "--url", site.url, "--cache-dir", str(second), "Hi")
         assert chat.code == 0
         assert site.hits["GET /chat/"] == 1  # the imported credentials served the chat
