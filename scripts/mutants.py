@@ -1224,6 +1224,23 @@ MUTANTS: list[Mutant] = [
         'rows = [describe(c) | {"ok": False} for c in imported]',
         ("tests/commands/test_commands.py", "-k", "export_import"),
     ),
+    Mutant(
+        "i27-mut-chat-waits-on-the-terminal",
+        "issue 27 (cosmic-ray): the chat command without a question waits on a terminal's "
+        "keyboard instead of exit 2",
+        "provider/commands/__main__.py",
+        "if sys.stdin is None or sys.stdin.isatty():",
+        "if sys.stdin is None and sys.stdin.isatty():",
+        ("tests/commands/test_commands.py", "-k", "terminal_without_a_question"),
+    ),
+    Mutant(
+        "i27-mut-chat-first-chunk-is-the-total",
+        "issue 27 (cosmic-ray): the chat command's --json first_chunk_seconds is the whole time",
+        "provider/commands/__main__.py",
+        '"first_chunk_seconds": round(first or total, 3)',
+        '"first_chunk_seconds": round(first and total, 3)',
+        ("tests/commands/test_commands.py", "-k", "times_the_first_chunk"),
+    ),
     # -- issue 25: a body's end belongs to the pool ------------------------------------
     Mutant(
         "i25-no-drain",

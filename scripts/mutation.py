@@ -139,6 +139,17 @@ MODULES: dict[str, Target] = {
         lines=((124, 143), (170, 185), (244, 301)),
         skip_operators=SUFFICIENT,
     ),
+    # The whole module (with the operator sample), against the chat command's tests.
+    "provider/commands/__main__.py": Target(
+        (
+            "-m 'not browser' -k 'chat or every_door or json'",
+            "tests/commands/test_commands.py",
+            "tests/commands/test_every_door.py",
+            "tests/faults/test_examined.py",
+        ),
+        timeout=60,
+        skip_operators=SUFFICIENT,
+    ),
     # The whole module (with the operator sample), against the refresh tests only.
     "provider/commands/refresh.py": Target(
         (

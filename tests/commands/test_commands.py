@@ -122,6 +122,51 @@ async def test_chat_debug_shows_the_traceback(cache_dir: Path) -> None:
     assert "Traceback" in result.err
 
 
+async def test_chat_json_times_the_first_chunk_and_the_whole(cache_dir: Path) -> None:
+    """Promise (docs: ``--json``'s ``first_chunk_seconds`` and ``total_seconds``). The
+    sandbox holds its reply 0.3 s and 0.1 s between its four deltas, so the first chunk
+    cannot come sooner and the whole not within 0.3 s of it (0.25 here: both are
+    rounded to the millisecond); the upper bound is the test's own clock around the run
+    (issue 27, mutation survivors)."""
+    import time
+
+    async with sandbox.running(
+        generation="aipkit", first_byte_delay=0.3, chunk_delay=0.1, answer_bytes=64
+    ) as site:
+        start = time.monotonic()
+        result = await run("provider", "--url", site.url, "--json", "Hi")
+        elapsed = time.monotonic() - start
+    assert result.code == 0, result
+    data = result.json()
+    assert len(data["answer"].encode()) == 64
+    first, total = data["first_chunk_seconds"], data["total_seconds"]
+    assert 0.3 <= first and first + 0.25 <= total <= elapsed
+
+
+def test_chat_on_a_terminal_without_a_question_is_a_usage_error() -> None:
+    """Promise (EXIT_CODES, 2): without a question and with stdin a terminal, the chat
+    command says how to give one, at once, instead of waiting on the keyboard."""
+    import pty
+    import subprocess
+
+    master, slave = pty.openpty()
+    proc = procs.popen(
+        [sys.executable, "-m", "provider"],
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    try:
+        os.close(slave)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        os.close(master)
+        procs.stop([proc])
+    assert proc.returncode == 2, (out, err)
+    assert err.decode().startswith("error: no question: give one as an argument or pipe it")
+
+
 async def test_chat_help_has_examples_and_exit_codes() -> None:
     result = await run("provider", "--help")
     assert result.code == 0
