@@ -87,7 +87,16 @@ MODULES: dict[str, Target] = {
         timeout=60,
         skip_operators=SUFFICIENT,
     ),
-    "scraper/request.py": Target(("tests/faults/test_examined.py", "tests/faults/test_limits.py")),
+    "scraper/request.py": Target(
+        (
+            "tests/faults/test_examined.py",
+            "tests/faults/test_limits.py",
+            "tests/provider/test_env_proxy.py",
+            "tests/scraper/test_translate_scrub.py",
+            "tests/scraper/test_request.py",
+        ),
+        timeout=30,
+    ),
     "scraper/http_translate.py": Target(
         (
             "tests/scraper/test_translate_scrub.py",
@@ -130,8 +139,39 @@ MODULES: dict[str, Target] = {
         lines=((124, 143), (170, 185), (244, 301)),
         skip_operators=SUFFICIENT,
     ),
+    # The whole module (with the operator sample), against the chat command's tests.
+    "provider/commands/__main__.py": Target(
+        (
+            "-m 'not browser' -k 'chat or every_door or json'",
+            "tests/commands/test_commands.py",
+            "tests/commands/test_every_door.py",
+            "tests/faults/test_examined.py",
+        ),
+        timeout=60,
+        skip_operators=SUFFICIENT,
+    ),
+    # The whole module (with the operator sample), against the refresh tests only.
+    "provider/commands/refresh.py": Target(
+        (
+            "-m 'not browser' -k 'refresh or import or export'",
+            "tests/commands/test_commands.py",
+            "tests/commands/test_every_door.py",
+            "tests/commands/test_env_proxy_commands.py",
+            "tests/faults/test_examined.py",
+        ),
+        timeout=60,
+        skip_operators=SUFFICIENT,
+    ),
+    # The whole module (with the operator sample), against the health tests only.
     "provider/commands/health.py": Target(
-        ("tests/faults/test_examined.py", "tests/commands/test_commands.py")
+        (
+            "-m 'not browser' -k health",
+            "tests/commands/test_commands.py",
+            "tests/commands/test_every_door.py",
+            "tests/faults/test_examined.py",
+        ),
+        timeout=60,
+        skip_operators=SUFFICIENT,
     ),
 }
 

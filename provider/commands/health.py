@@ -138,7 +138,7 @@ async def check(args: argparse.Namespace) -> int:
         print(f"proxy {target.describe_proxy()}")
         for s in steps:
             mark = "ok  " if s.ok else "FAIL"
-            print(f"{mark} {s.name:<12} {s.seconds:7.3f} s  {s.detail or s.error}")
+            print(f"{mark} {s.name:<12} {s.seconds:7.3f} s  {s.detail if s.ok else s.error}")
         print("healthy" if healthy else "unhealthy")
     return cli.EXIT_OK if healthy else cli.EXIT_FAILURE
 

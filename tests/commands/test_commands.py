@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import sys
 import xml.etree.ElementTree as ET
@@ -121,6 +122,51 @@ async def test_chat_debug_shows_the_traceback(cache_dir: Path) -> None:
     assert "Traceback" in result.err
 
 
+async def test_chat_json_times_the_first_chunk_and_the_whole(cache_dir: Path) -> None:
+    """Promise (docs: ``--json``'s ``first_chunk_seconds`` and ``total_seconds``). The
+    sandbox holds its reply 0.3 s and 0.1 s between its four deltas, so the first chunk
+    cannot come sooner and the whole not within 0.3 s of it (0.25 here: both are
+    rounded to the millisecond); the upper bound is the test's own clock around the run
+    (issue 27, mutation survivors)."""
+    import time
+
+    async with sandbox.running(
+        generation="aipkit", first_byte_delay=0.3, chunk_delay=0.1, answer_bytes=64
+    ) as site:
+        start = time.monotonic()
+        result = await run("provider", "--url", site.url, "--json", "Hi")
+        elapsed = time.monotonic() - start
+    assert result.code == 0, result
+    data = result.json()
+    assert len(data["answer"].encode()) == 64
+    first, total = data["first_chunk_seconds"], data["total_seconds"]
+    assert first >= 0.3 and first + 0.25 <= total <= elapsed
+
+
+def test_chat_on_a_terminal_without_a_question_is_a_usage_error() -> None:
+    """Promise (EXIT_CODES, 2): without a question and with stdin a terminal, the chat
+    command says how to give one, at once, instead of waiting on the keyboard."""
+    import pty
+    import subprocess
+
+    master, slave = pty.openpty()
+    proc = procs.popen(
+        [sys.executable, "-m", "provider"],
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    try:
+        os.close(slave)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        os.close(master)
+        procs.stop([proc])
+    assert proc.returncode == 2, (out, err)
+    assert err.decode().startswith("error: no question: give one as an argument or pipe it")
+
+
 async def test_chat_help_has_examples_and_exit_codes() -> None:
     result = await run("provider", "--help")
     assert result.code == 0
@@ -161,18 +207,49 @@ async def test_refresh_human_output_names_generation_source_expiry(cache_dir: Pa
     assert as_json.json()["sites"][0]["release"] == "1.9.18"
     assert as_json.json()["sites"][0]["release_class"] == "L4"
     assert "good until" in result.out
+    # One line: how long it took, no proxy named when none is used, no summary after it
+    # (issue 27, mutation survivors).
+    (line,) = result.out.splitlines()
+    assert re.match(rf"{re.escape(site.url)}: refreshed in \d+\.\d\d s — legacy", line), line
+    assert "through proxy" not in line
+
+
+@pytest.mark.parametrize(
+    "alongside",
+    [["--url", "http://x.test"], ["--sandbox", "legacy"], ["--export", "out.json"], ["--force"]],
+)
+async def test_refresh_import_with_anything_else_is_a_usage_error(
+    alongside: list[str], tmp_path: Path
+) -> None:
+    """Promise (``--help``): ``--import`` stores a file and contacts no site, alone."""
+    export = tmp_path / "creds.json"
+    export.write_text("{}")
+    result = await run("provider.refresh", "--import", str(export), *alongside)
+    assert_clean_error(result, 2)
+    assert "use it alone" in result.err
 
 
 async def test_refresh_several_sites_one_blocked_exits_1(cache_dir: Path) -> None:
+    import time
+
     async with (
         sandbox.running(generation="aipkit") as ok,
         sandbox.running(generation="aipkit", hard_block=True) as bad,
     ):
+        start = time.monotonic()
         result = await run("provider.refresh", "--url", ok.url, "--url", bad.url, "--json")
+        elapsed = time.monotonic() - start
+        # A failed site does not stop the ones after it (issue 27, a mutation survivor).
+        later = await run("provider.refresh", "--url", bad.url, "--url", ok.url, "--force")
     assert result.code == 1
     rows = {r["site"]: r for r in result.json()["sites"]}
     assert rows[ok.url]["ok"] is True
     assert rows[bad.url]["ok"] is False and rows[bad.url]["error_type"] == "BlockedError"
+    # Each row's seconds is its own time, within the run's.
+    assert sum(r["seconds"] for r in rows.values()) <= elapsed
+    assert all(r["seconds"] >= 0 for r in rows.values())
+    assert later.code == 1 and later.err.startswith(f"error: {bad.url}: ")
+    assert later.out.startswith(f"{ok.url}: refreshed in ")
 
 
 @pytest.mark.browser
@@ -200,6 +277,10 @@ async def test_export_import_moves_credentials_to_another_cache(tmp_path: Path) 
             str(export),
         )
         assert result.code == 0, result
+        # The summary says what was exported where (issue 27, a mutation survivor).
+        assert result.out.splitlines()[-1] == (
+            f"exported 1 credential set(s) to {export} (mode 0600)"
+        )
         assert stat.S_IMODE(export.stat().st_mode) == 0o600
         nonce = site.nonce()
         assert nonce in export.read_text()  # the export holds the secrets…
@@ -209,6 +290,12 @@ async def test_export_import_moves_credentials_to_another_cache(tmp_path: Path) 
         )
         assert imported.code == 0, imported
         assert imported.json()["sites"][0]["generation"] == "aipkit"
+        # An import that worked says ok, every row and the whole (issue 27).
+        assert imported.json()["ok"] is True and imported.json()["sites"][0]["ok"] is True
+        again = await run("provider.refresh", "--cache-dir", str(second), "--import", str(export))
+        assert again.code == 0, again
+        assert again.out.startswith(f"{site.url}: refreshed — aipkit generation")
+        assert again.out.splitlines()[-1] == f"imported 1 credential set(s) from {export}"
         chat = await run("provider", "--url", site.url, "--cache-dir", str(second), "Hi")
         assert chat.code == 0
         assert site.hits["GET /chat/"] == 1  # the imported credentials served the chat
@@ -301,6 +388,72 @@ async def test_health_hard_block_is_unhealthy_with_a_junit_failure(
     assert data["steps"][-1]["error_type"] == "BlockedError"
     failures = list(ET.parse(report).getroot().iter("failure"))
     assert len(failures) == 1 and failures[0].get("type") == "BlockedError"
+    # The report CI reads: an XML file that says so, counting the failed step once, its
+    # message the step's own error (issue 27, survivors of the mutation tool).
+    assert report.read_text(encoding="utf-8").startswith("<?xml version='1.0' encoding='utf-8'?>")
+    suite = ET.parse(report).getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "1"
+    assert failures[0].get("message") == data["steps"][-1]["error"] == failures[0].text
+
+
+async def test_health_times_its_steps_within_the_whole_and_counts_the_answer(
+    cache_dir: Path,
+) -> None:
+    """Promise (``--help``'s JSON): each step's ``seconds``, the whole check's, the chat's
+    ``first_chunk_seconds`` and ``answer_chars``, and the steps' details. The sandbox
+    holds its reply 0.3 s, so the first chunk cannot come sooner; the other bounds are
+    relations between the report's own figures and the test's clock around the run."""
+    import time
+
+    async with sandbox.running(generation="aipkit", first_byte_delay=0.3) as site:
+        start = time.monotonic()
+        result = await run("provider.health", "--url", site.url, "--json")
+        elapsed = time.monotonic() - start
+    assert result.code == 0, result
+    data = result.json()
+    steps = {s["name"]: s for s in data["steps"]}
+    assert all(s["seconds"] >= 0 for s in data["steps"])
+    # Each rounded to the millisecond: their sum may pass the whole's by half of one each.
+    assert sum(s["seconds"] for s in data["steps"]) <= data["seconds"] + 0.0025
+    assert data["seconds"] <= elapsed
+    chat = steps["chat"]
+    first = chat["metrics"]["first_chunk_seconds"]
+    assert 0.3 <= first <= chat["seconds"]
+    answer = "You said: Reply with the single word: pong"
+    assert chat["metrics"]["answer_chars"] == len(answer)
+    assert chat["detail"] == f"first chunk after {first:.3f} s, {len(answer)} characters, over http"
+    # The page the chats read first (the site's chat page), and the verdict's evidence.
+    assert steps["page"]["detail"] == f"HTTP 200 from {site.url}/chat/"
+    assert steps["verdict"]["detail"] == "ok (no bot-protection marker)"
+
+
+async def test_health_with_stored_credentials_still_obtains_fresh_ones(cache_dir: Path) -> None:
+    """Promise (the module's docstring): the check says credentials are obtainable now,
+    not that some were stored: after a refresh, health reads the chat page again for
+    new ones (the page step's read, then the credentials step's)."""
+    async with sandbox.running(generation="aipkit") as site:
+        assert (await run("provider.refresh", "--url", site.url)).code == 0
+        before = site.hits["GET /chat/"]
+        result = await run("provider.health", "--url", site.url, "--no-chat", "--json")
+        assert result.code == 0, result
+        assert site.hits["GET /chat/"] - before == 2
+
+
+async def test_health_meeting_an_empty_answer_is_unhealthy_and_says_so(cache_dir: Path) -> None:
+    """Promise (EXIT_CODES): a step that fails is exit 1, and its line says what failed.
+    An empty answer got as far as a detail; the FAIL line printed that detail instead
+    of the error until issue 27 (a survivor of the mutation tool showed it)."""
+    async with sandbox.running(generation="aipkit", answer_bytes=0) as site:
+        as_json = await run("provider.health", "--url", site.url, "--json")
+        human = await run("provider.health", "--url", site.url)
+    assert as_json.code == 1 and human.code == 1, (as_json, human)
+    chat = as_json.json()["steps"][-1]
+    assert (chat["name"], chat["ok"], chat["error_type"]) == ("chat", False, "UpstreamError")
+    assert chat["metrics"]["first_chunk_seconds"] == 0.0 and chat["metrics"]["answer_chars"] == 0
+    assert chat["detail"] == "first chunk after 0.000 s, 0 characters, over http"
+    lines = human.out.strip().splitlines()
+    assert lines[-2].startswith("FAIL chat") and lines[-2].endswith("the site sent an empty answer")
+    assert lines[-1] == "unhealthy"
 
 
 @pytest.mark.browser
