@@ -94,6 +94,7 @@ MODULES: dict[str, Target] = {
             "tests/provider/test_env_proxy.py",
             "tests/scraper/test_translate_scrub.py",
             "tests/scraper/test_request.py",
+            "tests/scraper/test_encode_form.py",
         ),
         timeout=30,
     ),
