@@ -1241,6 +1241,23 @@ MUTANTS: list[Mutant] = [
         '"first_chunk_seconds": round(first and total, 3)',
         ("tests/commands/test_commands.py", "-k", "times_the_first_chunk"),
     ),
+    Mutant(
+        "i27-mut-serve-announcement-unflushed",
+        "issue 27 (cosmic-ray): the server's base URL line sits in stdout's buffer, so a "
+        "service manager reading the pipe never sees it",
+        "provider/commands/serve/_command.py",
+        'print(f"OpenAI-compatible endpoint: {server.base_url}", flush=True)',
+        'print(f"OpenAI-compatible endpoint: {server.base_url}", flush=False)',
+        ("tests/serve/test_command.py", "-k", "without_json"),
+    ),
+    Mutant(
+        "i27-mut-serve-port-65535-refused",
+        "issue 27 (cosmic-ray): --port 65535, a port, is refused as a usage error",
+        "provider/commands/serve/_command.py",
+        "if not 0 <= args.port <= 65535:",
+        "if not 0 <= args.port < 65535:",
+        ("tests/serve/test_command.py", "-k", "port_range"),
+    ),
     # -- issue 25: a body's end belongs to the pool ------------------------------------
     Mutant(
         "i25-no-drain",

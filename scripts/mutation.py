@@ -174,6 +174,16 @@ MODULES: dict[str, Target] = {
         timeout=60,
         skip_operators=SUFFICIENT,
     ),
+    # The server's command (flags, exit codes, the announcement), as a subprocess.
+    "provider/commands/serve/_command.py": Target(
+        (
+            "tests/serve/test_command.py",
+            "tests/commands/test_every_door.py",
+            "tests/commands/test_env_proxy_commands.py::test_serve_follows_the_environment_and_reports_it",
+        ),
+        timeout=60,
+        skip_operators=SUFFICIENT,
+    ),
 }
 
 #: ``|`` is used only in types here: annotations (never evaluated, under
