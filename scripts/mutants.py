@@ -1242,6 +1242,15 @@ MUTANTS: list[Mutant] = [
         ("tests/commands/test_commands.py", "-k", "times_the_first_chunk"),
     ),
     Mutant(
+        "i27-mut-serve-health-dies-on-an-unusable-store",
+        "issue 27 (cosmic-ray): the server's /health with an unusable store is a 500, not "
+        "the store's error in its credentials",
+        "provider/commands/serve/_routes.py",
+        "    except ProviderError as exc:  # an unusable cache dir",
+        "    except KeyError as exc:  # an unusable cache dir",
+        ("tests/serve/test_openai.py", "-k", "unusable_store"),
+    ),
+    Mutant(
         "i27-mut-serve-announcement-unflushed",
         "issue 27 (cosmic-ray): the server's base URL line sits in stdout's buffer, so a "
         "service manager reading the pipe never sees it",

@@ -184,6 +184,18 @@ MODULES: dict[str, Target] = {
         timeout=60,
         skip_operators=SUFFICIENT,
     ),
+    # The routes: status codes, error bodies, the stream's order, /health's fields.
+    "provider/commands/serve/_routes.py": Target(
+        (
+            "-m 'not browser'",
+            "tests/serve/test_openai.py",
+            "tests/serve/test_exact.py",
+            "tests/serve/test_metrics.py",
+            "tests/serve/test_responses.py",
+        ),
+        timeout=75,
+        skip_operators=SUFFICIENT,
+    ),
 }
 
 #: ``|`` is used only in types here: annotations (never evaluated, under
