@@ -196,6 +196,14 @@ MODULES: dict[str, Target] = {
         timeout=75,
         skip_operators=SUFFICIENT,
     ),
+    # /metrics: the families, their labels and the library's counts.
+    "provider/commands/serve/_metrics.py": Target(
+        (
+            "tests/serve/test_metrics.py",
+            "tests/faults/test_examined.py::test_metrics_refuse_a_client_without_the_key",
+        ),
+        timeout=30,
+    ),
 }
 
 #: ``|`` is used only in types here: annotations (never evaluated, under
