@@ -1241,6 +1241,32 @@ MUTANTS: list[Mutant] = [
         '"first_chunk_seconds": round(first and total, 3)',
         ("tests/commands/test_commands.py", "-k", "times_the_first_chunk"),
     ),
+    Mutant(
+        "i27-mut-serve-health-dies-on-an-unusable-store",
+        "issue 27 (cosmic-ray): the server's /health with an unusable store is a 500, not "
+        "the store's error in its credentials",
+        "provider/commands/serve/_routes.py",
+        "    except ProviderError as exc:  # an unusable cache dir",
+        "    except KeyError as exc:  # an unusable cache dir",
+        ("tests/serve/test_openai.py", "-k", "unusable_store"),
+    ),
+    Mutant(
+        "i27-mut-serve-announcement-unflushed",
+        "issue 27 (cosmic-ray): the server's base URL line sits in stdout's buffer, so a "
+        "service manager reading the pipe never sees it",
+        "provider/commands/serve/_command.py",
+        'print(f"OpenAI-compatible endpoint: {server.base_url}", flush=True)',
+        'print(f"OpenAI-compatible endpoint: {server.base_url}", flush=False)',
+        ("tests/serve/test_command.py", "-k", "without_json"),
+    ),
+    Mutant(
+        "i27-mut-serve-port-65535-refused",
+        "issue 27 (cosmic-ray): --port 65535, a port, is refused as a usage error",
+        "provider/commands/serve/_command.py",
+        "if not 0 <= args.port <= 65535:",
+        "if not 0 <= args.port < 65535:",
+        ("tests/serve/test_command.py", "-k", "port_range"),
+    ),
     # -- issue 25: a body's end belongs to the pool ------------------------------------
     Mutant(
         "i25-no-drain",

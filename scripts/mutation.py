@@ -174,6 +174,36 @@ MODULES: dict[str, Target] = {
         timeout=60,
         skip_operators=SUFFICIENT,
     ),
+    # The server's command (flags, exit codes, the announcement), as a subprocess.
+    "provider/commands/serve/_command.py": Target(
+        (
+            "tests/serve/test_command.py",
+            "tests/commands/test_every_door.py",
+            "tests/commands/test_env_proxy_commands.py::test_serve_follows_the_environment_and_reports_it",
+        ),
+        timeout=60,
+        skip_operators=SUFFICIENT,
+    ),
+    # The routes: status codes, error bodies, the stream's order, /health's fields.
+    "provider/commands/serve/_routes.py": Target(
+        (
+            "-m 'not browser'",
+            "tests/serve/test_openai.py",
+            "tests/serve/test_exact.py",
+            "tests/serve/test_metrics.py",
+            "tests/serve/test_responses.py",
+        ),
+        timeout=75,
+        skip_operators=SUFFICIENT,
+    ),
+    # /metrics: the families, their labels and the library's counts.
+    "provider/commands/serve/_metrics.py": Target(
+        (
+            "tests/serve/test_metrics.py",
+            "tests/faults/test_examined.py::test_metrics_refuse_a_client_without_the_key",
+        ),
+        timeout=30,
+    ),
 }
 
 #: ``|`` is used only in types here: annotations (never evaluated, under

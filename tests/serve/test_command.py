@@ -15,6 +15,7 @@ import openai
 import pytest
 
 from provider import serve
+from provider.commands.serve._command import build_parser
 from provider.errors import InvalidInputError
 from tests import procs
 from tests.commands.test_commands import assert_clean_error, run
@@ -22,20 +23,19 @@ from tests.serve.conftest import KEY
 
 
 @contextlib.asynccontextmanager
-async def serving(
+async def announced(
     *args: str, env: dict[str, str] | None = None
-) -> AsyncIterator[tuple[asyncio.subprocess.Process, dict[str, object]]]:
-    """``python -m provider.serve --port 0 --json *args`` and its announcement; on
-    leaving, however the test ends, the server and its group are killed if still up."""
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    """``python -m provider.serve *args`` and the first line it prints on stdout; on
+    leaving, however the test ends, the server and its group are killed if still up.
+    Its stdout is a pipe, block-buffered as a service manager's would be (this
+    machine's ``PYTHONUNBUFFERED`` unset): the announcement must be flushed."""
     async with procs.started(
         sys.executable,
         "-m",
         "provider.serve",
-        "--port",
-        "0",
-        "--json",
         *args,
-        env=env,
+        env={"PYTHONUNBUFFERED": "", **(env or {})},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     ) as proc:
@@ -43,6 +43,15 @@ async def serving(
         line = await asyncio.wait_for(proc.stdout.readline(), 30)
         if not line:
             raise AssertionError((await proc.stderr.read()).decode())
+        yield proc, line.decode()
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    *args: str, env: dict[str, str] | None = None
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, dict[str, object]]]:
+    """``python -m provider.serve --port 0 --json *args`` and its announcement."""
+    async with announced("--port", "0", "--json", *args, env=env) as (proc, line):
         yield proc, json.loads(line)
 
 
@@ -141,11 +150,72 @@ async def test_a_taken_port_is_one_error_line(tmp_path: Path) -> None:
     assert "cannot listen" in result.err
 
 
+@pytest.mark.parametrize("key", [None, KEY])
+async def test_without_json_the_base_url_is_on_stdout_and_the_key_rule_on_stderr(
+    key: str | None, tmp_path: Path
+) -> None:
+    env = {"PROVIDER_CACHE_DIR": str(tmp_path), **({serve.ENV_API_KEY: key} if key else {})}
+    async with announced("--port", "0", "--sandbox", env=env) as (proc, line):
+        assert line.startswith("OpenAI-compatible endpoint: http://127.0.0.1:")
+        assert line.rstrip().endswith("/v1")
+        code, err = await stop(proc)
+    assert code == 0, err
+    assert "; Ctrl-C stops" in err
+    assert ("(bearer key required)" in err) is (key is not None)
+
+
+async def test_the_port_range_is_0_to_65535_inclusive(tmp_path: Path) -> None:
+    for bad in ("65536", "-1"):
+        result = await run("provider.serve", "--port", bad, "--sandbox")
+        assert_clean_error(result, 2)
+        assert "not a port number" in result.err
+    # 65535 is a port: it serves there, or (taken by someone else) cannot listen, exit 1.
+    async with procs.started(
+        sys.executable,
+        "-m",
+        "provider.serve",
+        "--port",
+        "65535",
+        "--json",
+        "--sandbox",
+        env={"PROVIDER_CACHE_DIR": str(tmp_path)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    ) as proc:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        if line:
+            assert str(json.loads(line)["url"]).endswith(":65535")
+            code, err = await stop(proc)
+            assert code == 0, err
+        else:
+            _, err_bytes = await asyncio.wait_for(proc.communicate(), 15)
+            assert proc.returncode == 1 and "cannot listen" in err_bytes.decode()
+
+
+async def test_a_timeout_under_a_second_is_a_timeout(tmp_path: Path) -> None:
+    # Any positive number of seconds: only 0, negatives, nan and inf are usage errors.
+    async with serving(
+        "--sandbox", "--timeout", "0.5", env={"PROVIDER_CACHE_DIR": str(tmp_path)}
+    ) as (proc, info):
+        assert str(info["base_url"]).endswith("/v1")
+        code, err = await stop(proc)
+    assert code == 0, err
+    for bad in ("-1", "nan", "inf"):
+        assert_clean_error(await run("provider.serve", "--timeout", bad, "--sandbox"), 2)
+
+
 async def test_help_has_examples_exit_codes_and_the_key_variable() -> None:
     result = await run("provider.serve", "--help")
     assert result.code == 0
     for text in ("examples:", "exit codes:", "PROVIDER_API_KEY", "PROVIDER_CACHE_DIR", "--sandbox"):
         assert text in result.out
+
+
+def test_the_default_address_is_the_documented_one() -> None:
+    # docs/openai.md's clients point at http://127.0.0.1:1337/v1.
+    args = build_parser().parse_args([])
+    assert (args.host, args.port) == ("127.0.0.1", 1337)
 
 
 async def test_usage_errors_exit_2() -> None:

@@ -5,9 +5,13 @@ status, the challenge path, concurrency and client disconnects."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import socket
+import time
 from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -25,6 +29,9 @@ from provider.errors import (
     QuotaExceededError,
     RateLimitedError,
 )
+from provider.store import store_for
+from scraper.credentials import Cookie
+from tests.conftest import provider_for
 from tests.serve.conftest import ANSWER, KEY, USER, established_to, wait_until
 
 Served = Callable[..., Any]
@@ -42,6 +49,7 @@ async def test_non_streaming_completion(generation: str, served: Served) -> None
     assert reply.id.startswith("chatcmpl-")
     assert reply.model == "gpt-4o-mini-2024-07-18"  # the alias, resolved
     (choice,) = reply.choices
+    assert choice.index == 0
     assert choice.message.role == "assistant"
     assert choice.message.content == ANSWER
     assert choice.finish_reason == "stop"
@@ -145,8 +153,47 @@ async def test_health_shows_credential_state_without_secrets(served: Served) -> 
     assert creds["release"] == "2.3.5"  # the plugin's, as the page's ?ver= showed it
     assert creds["release_class"] == "A1"
     assert creds["expires_in_seconds"] > 3600 and creds["expires_at"].endswith("+00:00")
+    # The seconds left are those until expires_at (its ISO text is whole seconds).
+    left = datetime.fromisoformat(creds["expires_at"]).timestamp() - time.time()
+    assert abs(creds["expires_in_seconds"] - left) < 5
     assert after["in_flight"] == 0 and after["served"] == 1
     assert nonce not in raw and KEY not in raw
+    assert creds["clearance"] is False  # no cookie at all
+
+
+async def test_health_says_clearance_only_for_a_cf_clearance_cookie(
+    served: Served, cache_dir: Path
+) -> None:
+    async with served() as s, aiohttp.ClientSession() as http:
+        await s.client.chat.completions.create(model="", messages=USER)
+        provider = provider_for(s.site.url, cache_dir)
+        stored = provider.stored_credentials()
+        assert stored is not None
+        proxy_key = provider.target().proxy_key
+        seen = []
+        for name in ("session", "cf_clearance"):
+            cookie = Cookie(name, "v-0123456789", domain="127.0.0.1")
+            store_for(cache_dir).put(dataclasses.replace(stored, cookies=(cookie,)), proxy_key)
+            body = await (await http.get(s.server.url + "/health")).json()
+            seen.append(body["sites"][0]["credentials"]["clearance"])
+    assert seen == [False, True]
+
+
+async def test_health_with_an_unusable_store_says_so_and_stays_up(
+    cache_dir: Path,
+) -> None:
+    provider = provider_for("http://127.0.0.1:9/", cache_dir, store="bogus://x")
+    started = time.time()
+    async with serve.running(provider) as server, aiohttp.ClientSession() as http:
+        response = await http.get(server.url + "/health")
+        body = await response.json()
+        again = await http.get(server.url + "/health")  # still up
+    assert response.status == 200 and again.status == 200
+    (site,) = body["sites"]
+    assert "bogus" in site["credentials"]["error"]
+    assert body["auth"] is False and body["in_flight"] == 0 and body["served"] == 0
+    # Seconds since this server started: bounded by the test's own clock around it.
+    assert 0 <= body["uptime_seconds"] <= time.time() - started + 0.001
 
 
 # -- errors --------------------------------------------------------------------------------
@@ -209,9 +256,12 @@ async def test_400_bad_request(
 async def test_400_not_json_and_404_unknown_route(served: Served) -> None:
     async with served() as s, aiohttp.ClientSession() as http:
         auth = {"Authorization": f"Bearer {KEY}"}
-        response = await http.post(s.server.base_url + "/chat/completions", data=b"{", headers=auth)
-        assert response.status == 400
-        assert (await response.json())["error"]["code"] == "invalid_json"
+        for junk in (b"{", b'{"model": "\xff"}'):  # not JSON; not UTF-8 at all
+            response = await http.post(
+                s.server.base_url + "/chat/completions", data=junk, headers=auth
+            )
+            assert response.status == 400
+            assert (await response.json())["error"]["code"] == "invalid_json"
         response = await http.get(s.server.base_url + "/nowhere", headers=auth)
         assert response.status == 404
         assert set((await response.json())["error"]) == {"message", "type", "param", "code"}
