@@ -1657,17 +1657,6 @@ MUTANTS: list[Mutant] = [
         timeout=60,
     ),
     Mutant(
-        "i26-first-look-misses-a-crash",
-        "the first look does not hear the renderer crash or the page close when the browser"
-        " dies: the solve sits out its whole timeout instead of saying the browser crashed",
-        "scraper/browser/_solve.py",
-        '    page.on("crash", gone)\n    page.on("close", gone)\n',
-        "",
-        ("tests/browser/test_lifecycle.py", "-k", "crash_mid_solve"),
-        timeout=90,
-        env={"PROVIDER_DRIVER": "playwright"},
-    ),
-    Mutant(
         "i26-transport-main-world",
         "the browser transport's fetch runs in the page's main world, not its isolated world:"
         " the page's wrapped fetch sees an evaluated script",
