@@ -16,7 +16,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,8 +146,7 @@ class Servers:
                 subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
             )
 
-    def _await(self, ready: object, what: str) -> None:
-        assert callable(ready)
+    def _await(self, ready: Callable[[], bool], what: str) -> None:
         deadline = time.monotonic() + START_SECONDS
         while not ready():
             process = self._processes[-1]
