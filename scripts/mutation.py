@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -29,6 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mutants import ROOT, scratch_copy
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from cosmic_ray.work_db import WorkDB
     from cosmic_ray.work_item import MutationSpec
 
 
@@ -250,6 +254,7 @@ def run(module: str, target: Target, tree: Path, sessions: Path) -> None:
     config = write_config(module, target, session)
     session.unlink(missing_ok=True)
     session.with_suffix(".before.sqlite").unlink(missing_ok=True)
+    session.with_suffix(".sample.sqlite").unlink(missing_ok=True)
     bin_dir = Path(sys.executable).parent
     subprocess.run([bin_dir / "cosmic-ray", "init", config, session], cwd=tree, check=True)
     subprocess.run([bin_dir / "cr-filter-operators", session, config], cwd=tree, check=True)
@@ -258,49 +263,98 @@ def run(module: str, target: Target, tree: Path, sessions: Path) -> None:
     print(f"mutation: {module}: {score(session)}", flush=True)
 
 
-def rerun_survivors(module: str, target: Target, tree: Path, sessions: Path) -> None:
-    """Run the last session's survivors again, against today's tests; the first run is
-    kept as ``MODULE.before.sqlite``. Only for a module whose code has not changed
-    since (cosmic-ray finds a mutant by its position)."""
+def _run_again(
+    module: str,
+    target: Target,
+    tree: Path,
+    sessions: Path,
+    *,
+    keep_as: str,
+    pick: Callable[[WorkDB], list[str]],
+) -> Path:
+    """Keep the session as it is (once) under the suffix ``keep_as``, forget the results
+    of the mutants ``pick`` chooses, and run those again. Only for a module whose code
+    has not changed since (cosmic-ray finds a mutant by its position)."""
     import sqlite3
 
     from cosmic_ray.work_db import WorkDB, use_db
-    from cosmic_ray.work_item import TestOutcome
 
     session = session_of(module, sessions)
-    before = session.with_suffix(".before.sqlite")
-    if not before.exists():
-        shutil.copy2(session, before)
+    kept = session.with_suffix(keep_as)
+    if not kept.exists():
+        shutil.copy2(session, kept)
     config = write_config(module, target, session)
     with use_db(str(session), WorkDB.Mode.open) as db:
-        survivors = [job for job, r in db.results if r.test_outcome == TestOutcome.SURVIVED]
+        jobs = pick(db)
     with contextlib.closing(sqlite3.connect(session)) as con, con:
-        con.executemany("DELETE FROM work_results WHERE job_id = ?", [(j,) for j in survivors])
+        con.executemany("DELETE FROM work_results WHERE job_id = ?", [(j,) for j in jobs])
+    print(f"mutation: {module}: {len(jobs)} mutants to run again", flush=True)
     bin_dir = Path(sys.executable).parent
     subprocess.run([bin_dir / "cosmic-ray", "exec", config, session], cwd=tree, check=True)
+    return kept
+
+
+def rerun_survivors(module: str, target: Target, tree: Path, sessions: Path) -> None:
+    """Run the last session's survivors again, against today's tests; the first run is
+    kept as ``MODULE.before.sqlite``."""
+    from cosmic_ray.work_item import TestOutcome
+
+    def survivors(db: WorkDB) -> list[str]:
+        return [job for job, r in db.results if r.test_outcome == TestOutcome.SURVIVED]
+
+    before = _run_again(module, target, tree, sessions, keep_as=".before.sqlite", pick=survivors)
     print(f"mutation: {module}: before {score(before)}", flush=True)
-    print(f"mutation: {module}: after  {score(session)}", flush=True)
+    print(f"mutation: {module}: after  {score(session_of(module, sessions))}", flush=True)
+
+
+def _off_the_lines(m: MutationSpec, target: Target) -> bool:
+    line = m.start_pos[0]
+    return bool(target.lines) and not any(a <= line <= b for a, b in target.lines)
+
+
+def _matches(m: MutationSpec, operators: Iterable[str]) -> bool:
+    return any(re.fullmatch(op, m.operator_name) for op in operators)
 
 
 def skip_outside(session: Path, target: Target) -> None:
     """Mark skipped every pending mutant outside the target's sample (its line ranges,
     its operators): a documented sample, not counted in the score."""
-    import re
-
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import WorkerOutcome, WorkResult
 
     def outside(m: MutationSpec) -> bool:
-        line = m.start_pos[0]
-        if target.lines and not any(a <= line <= b for a, b in target.lines):
-            return True
-        return any(re.fullmatch(op, m.operator_name) for op in target.skip_operators)
+        return _off_the_lines(m, target) or _matches(m, target.skip_operators)
 
     with use_db(str(session), WorkDB.Mode.open) as db:
         left_out = [
             item.job_id for item in db.pending_work_items if any(map(outside, item.mutations))
         ]
         db.set_multiple_results(left_out, WorkResult(worker_outcome=WorkerOutcome.SKIPPED))
+
+
+def run_left_out(module: str, target: Target, tree: Path, sessions: Path) -> None:
+    """Run the mutants a kept session's operator sample left out (on its line ranges;
+    the ``|`` filter still holds), so the session ends with every operator. The
+    session as it was is kept as ``MODULE.sample.sqlite``, for its own score."""
+    from cosmic_ray.work_item import WorkerOutcome
+
+    def left_out(db: WorkDB) -> list[str]:
+        specs = {item.job_id: item.mutations for item in db.work_items}
+        return [
+            job
+            for job, result in db.results
+            if result.worker_outcome == WorkerOutcome.SKIPPED
+            and any(
+                _matches(m, target.skip_operators)
+                and not _matches(m, EXCLUDED_OPERATORS)
+                and not _off_the_lines(m, target)
+                for m in specs[job]
+            )
+        ]
+
+    sample = _run_again(module, target, tree, sessions, keep_as=".sample.sqlite", pick=left_out)
+    print(f"mutation: {module}: sample    {score(sample)}", flush=True)
+    print(f"mutation: {module}: operators {score(session_of(module, sessions))}", flush=True)
 
 
 def resume(module: str, target: Target, tree: Path, sessions: Path) -> None:
@@ -342,6 +396,11 @@ def main() -> int:
         "--resume", action="store_true", help="run the kept sessions' pending mutants"
     )
     parser.add_argument(
+        "--left-out",
+        action="store_true",
+        help="run the mutants the kept sessions' operator sample left out",
+    )
+    parser.add_argument(
         "--survivors",
         action="store_true",
         help="run only the kept sessions' survivors again (after new tests)",
@@ -359,13 +418,24 @@ def main() -> int:
             before = session.with_suffix(".before.sqlite")
             if before.exists():
                 print(f"mutation: {module}: before {score(before)}")
+            sample = session.with_suffix(".sample.sqlite")
+            if sample.exists():
+                print(f"mutation: {module}: sample {score(sample)}")
             if session.exists():
                 print(f"mutation: {module}: {'after  ' if before.exists() else ''}{score(session)}")
         return 0
     tree = scratch_copy()
     try:
         for module, target in chosen.items():
-            step = rerun_survivors if args.survivors else resume if args.resume else run
+            step = (
+                rerun_survivors
+                if args.survivors
+                else run_left_out
+                if args.left_out
+                else resume
+                if args.resume
+                else run
+            )
             step(module, target, tree, sessions)
     finally:
         shutil.rmtree(tree, ignore_errors=True)
