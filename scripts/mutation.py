@@ -260,7 +260,7 @@ def run(module: str, target: Target, tree: Path, sessions: Path) -> None:
     subprocess.run([bin_dir / "cr-filter-operators", session, config], cwd=tree, check=True)
     skip_outside(session, target)
     subprocess.run([bin_dir / "cosmic-ray", "exec", config, session], cwd=tree, check=True)
-    print(f"mutation: {module}: {score(session)}", flush=True)
+    print(f"mutation: {module}: {score(session, target)}", flush=True)
 
 
 def _run_again(
@@ -303,8 +303,8 @@ def rerun_survivors(module: str, target: Target, tree: Path, sessions: Path) -> 
         return [job for job, r in db.results if r.test_outcome == TestOutcome.SURVIVED]
 
     before = _run_again(module, target, tree, sessions, keep_as=".before.sqlite", pick=survivors)
-    print(f"mutation: {module}: before {score(before)}", flush=True)
-    print(f"mutation: {module}: after  {score(session_of(module, sessions))}", flush=True)
+    print(f"mutation: {module}: before {score(before, target)}", flush=True)
+    print(f"mutation: {module}: after  {score(session_of(module, sessions), target)}", flush=True)
 
 
 def _off_the_lines(m: MutationSpec, target: Target) -> bool:
@@ -353,8 +353,10 @@ def run_left_out(module: str, target: Target, tree: Path, sessions: Path) -> Non
         ]
 
     sample = _run_again(module, target, tree, sessions, keep_as=".sample.sqlite", pick=left_out)
-    print(f"mutation: {module}: sample    {score(sample)}", flush=True)
-    print(f"mutation: {module}: operators {score(session_of(module, sessions))}", flush=True)
+    print(f"mutation: {module}: sample    {score(sample, target)}", flush=True)
+    print(
+        f"mutation: {module}: operators {score(session_of(module, sessions), target)}", flush=True
+    )
 
 
 def resume(module: str, target: Target, tree: Path, sessions: Path) -> None:
@@ -365,25 +367,42 @@ def resume(module: str, target: Target, tree: Path, sessions: Path) -> None:
     skip_outside(session, target)
     bin_dir = Path(sys.executable).parent
     subprocess.run([bin_dir / "cosmic-ray", "exec", config, session], cwd=tree, check=True)
-    print(f"mutation: {module}: {score(session)}", flush=True)
+    print(f"mutation: {module}: {score(session, target)}", flush=True)
 
 
-def score(session: Path) -> str:
-    """Survivors among the mutants that ran. (``cr-rate`` counts a skipped mutant, one
-    filtered out or outside a sample, as killed; it is not counted here.)"""
+def score(session: Path, target: Target) -> str:
+    """Survivors among the mutants that ran, and why the others did not run. (``cr-rate``
+    counts a skipped mutant, one filtered out or outside a sample, as killed; it is not
+    counted here.)"""
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import TestOutcome
 
     with use_db(str(session), WorkDB.Mode.open) as db:
-        outcomes = [result.test_outcome for _, result in db.results]
-        total = db.num_work_items
-    ran = [o for o in outcomes if o is not None]
+        specs = {item.job_id: item.mutations[0] for item in db.work_items}
+        outcomes = {job: result.test_outcome for job, result in db.results}
+    ran = [o for o in outcomes.values() if o is not None]
     survived = sum(o == TestOutcome.SURVIVED for o in ran)
     killed = len(ran) - survived
     rate = 100 * killed / len(ran) if ran else 0.0
+    why = {"`|` filtered": 0, "off the lines": 0, "left out by the operator sample": 0}
+    pending = 0
+    for job, spec in specs.items():
+        if outcomes.get(job) is not None:
+            continue
+        if job not in outcomes:
+            pending += 1
+        elif _matches(spec, EXCLUDED_OPERATORS):
+            why["`|` filtered"] += 1
+        elif _off_the_lines(spec, target):
+            why["off the lines"] += 1
+        else:
+            why["left out by the operator sample"] += 1
+    if pending:
+        why["not yet run"] = pending
+    reasons = ", ".join(f"{n} {reason}" for reason, n in why.items() if n)
     return (
         f"{killed} of {len(ran)} killed ({rate:.1f} %), {survived} survived; "
-        f"{total - len(ran)} of {total} not run (filtered or outside the sample)"
+        f"{len(specs) - len(ran)} of {len(specs)} not run ({reasons or 'none'})"
     )
 
 
@@ -413,16 +432,17 @@ def main() -> int:
         return 0 if chosen else 2
     sessions = ROOT / ".mutation"
     if args.score:
-        for module in chosen:
+        for module, target in chosen.items():
             session = session_of(module, sessions)
             before = session.with_suffix(".before.sqlite")
             if before.exists():
-                print(f"mutation: {module}: before {score(before)}")
+                print(f"mutation: {module}: before {score(before, target)}")
             sample = session.with_suffix(".sample.sqlite")
             if sample.exists():
-                print(f"mutation: {module}: sample {score(sample)}")
+                print(f"mutation: {module}: sample {score(sample, target)}")
             if session.exists():
-                print(f"mutation: {module}: {'after  ' if before.exists() else ''}{score(session)}")
+                after = "after  " if before.exists() else ""
+                print(f"mutation: {module}: {after}{score(session, target)}")
         return 0
     tree = scratch_copy()
     try:
