@@ -1267,6 +1267,15 @@ MUTANTS: list[Mutant] = [
         "if not 0 <= args.port < 65535:",
         ("tests/serve/test_command.py", "-k", "port_range"),
     ),
+    Mutant(
+        "i27-mut-store-word-before-file-taken",
+        "issue 27 (cosmic-ray, every operator): a --store word sorting before 'file' "
+        "('disk') is taken as the file store instead of refused",
+        "provider/commands/cli.py",
+        'if given and given.strip().lower() != "file":',
+        'if given and given.strip().lower() > "file":',
+        ("tests/commands/test_commands.py", "-k", "bad_store_url_is_a_usage_error"),
+    ),
     # -- issue 25: a body's end belongs to the pool ------------------------------------
     Mutant(
         "i25-no-drain",

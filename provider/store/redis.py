@@ -685,7 +685,8 @@ def parse_url(url: str, setting: str = ENV_STORE) -> tuple[str, float]:
     except ValueError as exc:
         raise bad(str(exc).replace(url, shown)) from None
     if parts.scheme not in ("redis", "rediss"):
-        raise bad(f"the scheme must be redis or rediss, not {parts.scheme or 'none'!r}")
+        found = f"not {parts.scheme!r}" if parts.scheme else "and there is none"
+        raise bad(f"the scheme must be redis or rediss, {found}")
     if not parts.hostname:
         raise bad("no host")
     if port == 0:

@@ -592,6 +592,10 @@ async def test_store_file_is_the_file_store_and_a_bad_store_url_is_a_usage_error
     bad = await run("provider", *common, "--store", "redis://127.0.0.1:notaport/0", "Hi")
     assert_clean_error(bad, 2)
     assert "--store" in bad.err and "not a usable Redis URL" in bad.err
+    # A word that is neither 'file' nor a URL (one sorting before 'file' too) is no store.
+    word = await run("provider", *common, "--store", "disk", "Hi")
+    assert_clean_error(word, 2)
+    assert "--store='disk'" in word.err and "there is none" in word.err
 
 
 async def test_a_bad_store_url_in_the_environment_is_a_usage_error(tmp_path: Path) -> None:
