@@ -1276,6 +1276,15 @@ MUTANTS: list[Mutant] = [
         'if given and given.strip().lower() > "file":',
         ("tests/commands/test_commands.py", "-k", "bad_store_url_is_a_usage_error"),
     ),
+    Mutant(
+        "i27-mut-chat-first-chunk-as-a-ratio",
+        "issue 27 (cosmic-ray, every operator): --json's first_chunk_seconds is the clock "
+        "divided by the start (about 1.0 whatever the wait), not the time it took",
+        "provider/commands/__main__.py",
+        "                first = time.monotonic() - start\n",
+        "                first = time.monotonic() / start\n",
+        ("tests/commands/test_commands.py", "-k", "times_the_first_chunk"),
+    ),
     # -- issue 25: a body's end belongs to the pool ------------------------------------
     Mutant(
         "i25-no-drain",
