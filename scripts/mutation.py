@@ -62,6 +62,15 @@ SUFFICIENT = (
     "|GtE_Lt|Eq_NotEq|NotEq_Eq|Is_IsNot|IsNot_Is|In_NotIn|NotIn_In).*",
 )
 
+#: The endpoint's in-process tests (a real server and client over loopback, in front of
+#: the sandbox), which guard its routes, wire shapes and middlewares alike.
+SERVE_TESTS = (
+    "-m 'not browser'",
+    "tests/serve/test_openai.py",
+    "tests/serve/test_exact.py",
+    "tests/serve/test_metrics.py",
+)
+
 MODULES: dict[str, Target] = {
     "scraper/errors.py": Target(
         (
@@ -190,13 +199,7 @@ MODULES: dict[str, Target] = {
     ),
     # The routes: status codes, error bodies, the stream's order, /health's fields.
     "provider/commands/serve/_routes.py": Target(
-        (
-            "-m 'not browser'",
-            "tests/serve/test_openai.py",
-            "tests/serve/test_exact.py",
-            "tests/serve/test_metrics.py",
-            "tests/serve/test_responses.py",
-        ),
+        (*SERVE_TESTS, "tests/serve/test_responses.py"),
         timeout=75,
         skip_operators=SUFFICIENT,
     ),
@@ -207,6 +210,37 @@ MODULES: dict[str, Target] = {
             "tests/faults/test_examined.py::test_metrics_refuse_a_client_without_the_key",
         ),
         timeout=30,
+    ),
+    # A sample: the application's bearer-key check (/metrics behind it), the loopback
+    # rule, make_app and the error and metrics middlewares (not Server / running).
+    "provider/commands/serve/_app.py": Target(
+        (
+            *SERVE_TESTS,
+            "tests/faults/test_examined.py::test_metrics_refuse_a_client_without_the_key",
+            "tests/serve/test_command.py::test_the_library_refuses_to_build_or_bind_beyond_loopback_without_a_key",
+            "tests/serve/test_command.py::test_loopback_addresses",
+        ),
+        timeout=60,
+        lines=((20, 84), (140, 207)),
+        skip_operators=SUFFICIENT,
+    ),
+    # A sample: the wire's error bodies and their statuses (ERROR_STATUS, APIError,
+    # _as_api_error) and the request's checks (parse_chat_request and its 400s).
+    "provider/commands/serve/_wire.py": Target(
+        (*SERVE_TESTS, "tests/serve/test_responses.py"),
+        timeout=60,
+        lines=((40, 125), (139, 210)),
+        skip_operators=SUFFICIENT,
+    ),
+    # What the handlers share: its defaults and the in-flight gauge.
+    "provider/commands/serve/_state.py": Target(
+        (
+            "-m 'not browser'",
+            "tests/serve/test_openai.py",
+            "tests/serve/test_metrics.py",
+            "tests/serve/test_responses.py",
+        ),
+        timeout=60,
     ),
 }
 
@@ -431,6 +465,7 @@ def main() -> int:
             print(f"{module:32} {' '.join(target.tests)}")
         return 0 if chosen else 2
     sessions = ROOT / ".mutation"
+    sessions.mkdir(exist_ok=True)  # a fresh clone has none (it is git-ignored)
     if args.score:
         for module, target in chosen.items():
             session = session_of(module, sessions)

@@ -123,8 +123,11 @@ async def test_the_library_refuses_to_build_or_bind_beyond_loopback_without_a_ke
     host: str,
 ) -> None:
     # The rule lives where the server is built: the command is only one way in.
-    with pytest.raises(InvalidInputError, match="without an API key"):
+    with pytest.raises(InvalidInputError, match="without an API key") as refused:
         serve.make_app(host=host)
+    # It names the address it refused, and both ways out.
+    assert f"refusing to serve on {host or 'every interface'}, beyond" in str(refused.value)
+    assert f"set {serve.ENV_API_KEY} (or --api-key), or bind 127.0.0.1" in str(refused.value)
     with pytest.raises(InvalidInputError, match="without an API key"):
         async with serve.running(host=host, port=0):
             pytest.fail("served beyond loopback without a key")

@@ -93,6 +93,41 @@ async def test_chats_in_flight_rise_while_a_stream_is_open(served: Callable[...,
         assert value(await scrape(s.server.url), "provider_serve_chats_in_flight") == 0
 
 
+async def test_a_client_hanging_up_mid_stream_is_counted_as_499(
+    served: Callable[..., Any],
+) -> None:
+    """docs/openai.md: ``provider_serve_requests_total``'s status 499 is a client that
+    hung up; a route nobody serves is counted under one label, not its path."""
+    async with served(answer_bytes=4000, stall_after_deltas=3) as s:
+        stream = await s.client.chat.completions.create(model="", messages=USER, stream=True)
+        async for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                break
+        await stream.close()  # the client hangs up mid-answer
+        await wait_until(lambda: s.server.state.in_flight == 0, 5, "the stream to end")
+        # The count is taken as the cancelled handler unwinds: await it, bounded.
+        route = "/v1/chat/completions"
+        deadline = time.monotonic() + 5
+        while not value(await scrape(s.server.url), "provider_serve_requests_total", route=route):
+            assert time.monotonic() < deadline, "the hung-up request was never counted"
+            await asyncio.sleep(0.02)
+        async with aiohttp.ClientSession() as http:
+            for path in ("/v1/nowhere", "/v1/elsewhere"):
+                headers = {"Authorization": f"Bearer {KEY}"}
+                async with http.get(s.server.url + path, headers=headers) as r:
+                    assert r.status == 404
+        after = await scrape(s.server.url)
+    assert value(after, "provider_serve_requests_total", route=route, status="499") == 1
+    assert value(after, "provider_serve_requests_total", route=route) == 1
+    unmatched = [
+        s.labels
+        for s in after["provider_serve_requests"]
+        if s.name == "provider_serve_requests_total" and s.labels["status"] == "404"
+    ]
+    assert unmatched == [{"route": "unmatched", "method": "GET", "status": "404"}]
+    assert value(after, "provider_serve_requests_total", route="unmatched") == 2
+
+
 async def test_metrics_are_behind_the_api_key(served: Callable[..., Any]) -> None:
     async with served() as s, aiohttp.ClientSession() as http:
         async with http.get(s.server.url + "/metrics") as r:

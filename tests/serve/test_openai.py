@@ -19,15 +19,26 @@ import openai
 import pytest
 
 from provider import serve
+from provider.commands.serve._wire import _as_api_error
 from provider.errors import (
+    AddressBannedError,
     BlockedError,
+    BrowserError,
+    BrowserNotFoundError,
+    ChallengeError,
+    ConfigurationError,
+    InvalidInputError,
     MessageRejectedError,
     ModelNotSupportedError,
     NetworkError,
+    NoChatWidgetError,
     ProviderError,
     ProviderTimeoutError,
     QuotaExceededError,
     RateLimitedError,
+    SiteError,
+    UpstreamBusyError,
+    UpstreamError,
 )
 from provider.store import store_for
 from scraper.credentials import Cookie
@@ -269,6 +280,95 @@ async def test_400_not_json_and_404_unknown_route(served: Served) -> None:
         assert response.status == 405
 
 
+async def test_the_routers_refusals_are_openai_errors_with_their_codes(served: Served) -> None:
+    """aiohttp's own 404 / 405 / 413 come out in OpenAI's shape, with a code each, and
+    the 405 keeps its ``Allow`` header (what the client should have sent)."""
+    async with served() as s, aiohttp.ClientSession() as http:
+        auth = {"Authorization": f"Bearer {KEY}"}
+        async with http.get(s.server.base_url + "/nowhere", headers=auth) as r:
+            assert (r.status, (await r.json())["error"]["code"]) == (404, "not_found")
+        async with http.get(s.server.base_url + "/chat/completions", headers=auth) as r:
+            assert r.status == 405 and r.headers["Allow"] == "POST"
+            assert r.content_type == "application/json"
+            body = (await r.json())["error"]
+            assert body["code"] == "method_not_allowed" and "Method Not Allowed" in body["message"]
+        assert s.site.hits.total() == 0
+
+
+async def test_the_body_limit_is_4_mib_inclusive(served: Served) -> None:
+    """A body of exactly ``MAX_BODY_BYTES`` (4 MiB) is read (here: a 400 for its empty
+    messages); one byte more is a 413 ``request_too_large`` naming the limit."""
+    assert serve.MAX_BODY_BYTES == 4 * 1024 * 1024
+    head, tail = b'{"messages": [], "pad": "', b'"}'
+
+    def body(size: int) -> bytes:
+        return head + b"x" * (size - len(head) - len(tail)) + tail
+
+    async with served() as s, aiohttp.ClientSession() as http:
+        auth = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+        url = s.server.base_url + "/chat/completions"
+        async with http.post(url, data=body(serve.MAX_BODY_BYTES), headers=auth) as r:
+            assert (r.status, (await r.json())["error"]["param"]) == (400, "messages")
+        async with http.post(url, data=body(serve.MAX_BODY_BYTES + 1), headers=auth) as r:
+            assert r.status == 413
+            error = (await r.json())["error"]
+        assert error["code"] == "request_too_large"
+        assert str(serve.MAX_BODY_BYTES) in error["message"]  # the limit it passed
+
+
+@pytest.mark.parametrize(
+    ("body", "param", "code", "said"),
+    [
+        ([USER], None, "invalid_request", "the request body must be a JSON object"),
+        ({"model": 5, "messages": USER}, "model", "invalid_type", "'model' must be a string"),
+        (
+            {"stream": "yes", "messages": USER},
+            "stream",
+            "invalid_type",
+            "'stream' must be true or false",
+        ),
+        ({"n": 2, "messages": USER}, "n", None, "'n' must be 1"),
+        ({}, "messages", "missing_required_parameter", "'messages' must be a non-empty array"),
+        ({"messages": "hi"}, "messages", "invalid_type", "'messages' must be a non-empty array"),
+        ({"messages": []}, "messages", "invalid_type", "'messages' must be a non-empty array"),
+        ({"messages": [5]}, "messages[0]", None, "messages[0] must be an object"),
+        (
+            {"messages": [{"role": "user", "content": [5]}]},
+            "messages[0].content",
+            None,
+            "messages[0].content[0] is a 'int' part: this site takes text only",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "text"}, {"type": "input_file"}]}]},
+            "messages[0].content",
+            None,
+            "messages[0].content[1] is a 'input_file' part: this site takes text only",
+        ),
+    ],
+)
+async def test_each_bad_request_field_is_a_400_naming_it(
+    body: object, param: str | None, code: str | None, said: str, served: Served
+) -> None:
+    async with served() as s, aiohttp.ClientSession() as http:
+        auth = {"Authorization": f"Bearer {KEY}"}
+        async with http.post(s.server.base_url + "/chat/completions", json=body, headers=auth) as r:
+            assert r.status == 400
+            error = (await r.json())["error"]
+        assert s.site.hits.total() == 0
+    assert (error["type"], error["param"], error["code"]) == ("invalid_request_error", param, code)
+    assert said in error["message"]
+
+
+async def test_null_model_stream_and_n_are_the_defaults(served: Served) -> None:
+    body = {"model": None, "stream": None, "n": None, "stream_options": None, "messages": USER}
+    async with served() as s, aiohttp.ClientSession() as http:
+        auth = {"Authorization": f"Bearer {KEY}"}
+        async with http.post(s.server.base_url + "/chat/completions", json=body, headers=auth) as r:
+            assert r.status == 200 and r.content_type == "application/json"  # not a stream
+            reply = await r.json()
+    assert reply["choices"][0]["message"]["content"] == ANSWER
+
+
 @pytest.mark.parametrize("generation", ["legacy", "aipkit"])
 async def test_400_content_filter_when_the_site_rejects_the_message(
     generation: str, served: Served
@@ -338,20 +438,58 @@ async def test_502_site_unreachable(served: Served) -> None:
     assert error_body(err.value)["code"] == "site_unreachable"
 
 
-def test_every_library_error_has_a_status() -> None:
-    cases = {
-        ModelNotSupportedError("m"): 404,
-        MessageRejectedError("m"): 400,
-        QuotaExceededError("m"): 429,
-        RateLimitedError("m", retry_after=2.5): 429,
-        BlockedError("m"): 503,
-        NetworkError("m"): 502,
-        ProviderTimeoutError("m"): 504,
-        ProviderError("m"): 502,
-    }
-    for exc, status in cases.items():
-        assert serve.APIError.from_provider(exc).status == status, exc
-    assert serve.APIError.from_provider(RateLimitedError("m", 2.5)).headers == {"Retry-After": "3"}
+@pytest.mark.parametrize(
+    ("exc", "status", "type_", "code"),
+    [
+        (ModelNotSupportedError("m"), 404, "invalid_request_error", "model_not_found"),
+        # The server's own setting (a bad cache folder, a proxy): not the client's fault.
+        (ConfigurationError("m"), 500, "server_error", "configuration_error"),
+        (InvalidInputError("m"), 400, "invalid_request_error", "invalid_request"),
+        (MessageRejectedError("m"), 400, "invalid_request_error", "content_filter"),
+        (AddressBannedError("m"), 400, "invalid_request_error", "content_filter"),
+        (QuotaExceededError("m"), 429, "rate_limit_error", "insufficient_quota"),
+        (RateLimitedError("m", retry_after=2.5), 429, "rate_limit_error", "rate_limit_exceeded"),
+        (BlockedError("m"), 503, "server_error", "site_blocked"),
+        (ChallengeError("m"), 503, "server_error", "site_blocked"),
+        (BrowserError("m"), 503, "server_error", "browser_unavailable"),
+        (BrowserNotFoundError("m"), 503, "server_error", "browser_unavailable"),
+        (ProviderTimeoutError("m"), 504, "server_error", "timeout"),
+        (NetworkError("m"), 502, "server_error", "site_unreachable"),
+        (UpstreamError("m"), 502, "server_error", "upstream_error"),
+        (UpstreamBusyError("m", retry_after=5), 502, "server_error", "upstream_error"),
+        (SiteError("m"), 502, "server_error", "site_error"),
+        (NoChatWidgetError("m"), 502, "server_error", "site_error"),
+        (ProviderError("m"), 502, "server_error", "provider_error"),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, Exception) else None,
+)
+def test_every_library_error_has_its_status_type_and_code(
+    exc: ProviderError, status: int, type_: str, code: str
+) -> None:
+    """docs/openai.md's table of statuses, class by class (a subclass before its base)."""
+    error = serve.APIError.from_provider(exc)
+    assert (error.status, error.type, error.code) == (status, type_, code)
+    assert error.body() == {"error": {"message": "m", "type": type_, "param": None, "code": code}}
+    # Retry-After belongs to a 429 only (rounded up to whole seconds), never to a 502.
+    assert error.headers == ({"Retry-After": "3"} if getattr(exc, "retry_after", 0) == 2.5 else {})
+
+
+def test_retry_after_is_whole_seconds_rounded_up_and_only_when_known() -> None:
+    def retry_after(seconds: float | None) -> str | None:
+        return serve.APIError.from_provider(RateLimitedError("m", seconds)).headers.get(
+            "Retry-After"
+        )
+
+    seconds = (0, 0.2, 2.0, 17, None, -1)
+    assert [retry_after(s) for s in seconds] == ["0", "1", "2", "17", None, None]
+
+
+def test_a_bug_is_a_500_internal_error_naming_only_its_class() -> None:
+    bug = _as_api_error(KeyError("secret-nonce-value"))
+    assert (bug.status, bug.type, bug.code) == (500, "server_error", "internal_error")
+    assert "KeyError" in bug.message and "secret-nonce-value" not in bug.message
+    same = serve.APIError(418, "x")
+    assert _as_api_error(same) is same
 
 
 async def test_an_error_after_streaming_started_is_a_final_event(served: Served) -> None:

@@ -150,6 +150,16 @@ async def test_store_false_keeps_nothing_and_unknown_id_is_404(served: Served) -
     assert values == []
 
 
+async def test_the_documented_lifetimes_are_an_hour_and_300_s(served: Served) -> None:
+    """docs/openai.md: a stored conversation is kept for an hour (the 404 says so), and
+    a warm browser nobody chatted through is closed after 300 s."""
+    async with served() as s:
+        assert s.server.state.browsers.idle_timeout == 300
+        with pytest.raises(openai.NotFoundError) as err:
+            await s.client.responses.create(model="", input="x", previous_response_id="resp_no")
+    assert "older than 3600 s" in error_body(err.value)["message"]
+
+
 async def test_an_expired_conversation_is_404(served: Served) -> None:
     async with served() as s:
         s.server.state.conversation_seconds = 0.0  # kept for no time at all
