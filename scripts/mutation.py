@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import re
 import shutil
@@ -454,6 +455,11 @@ def main() -> int:
         help="run the mutants the kept sessions' operator sample left out",
     )
     parser.add_argument(
+        "--whole",
+        action="store_true",
+        help="ignore the modules' line samples (with --left-out: run the mutants off them too)",
+    )
+    parser.add_argument(
         "--survivors",
         action="store_true",
         help="run only the kept sessions' survivors again (after new tests)",
@@ -482,6 +488,8 @@ def main() -> int:
     tree = scratch_copy()
     try:
         for module, target in chosen.items():
+            if args.whole:
+                target = dataclasses.replace(target, lines=())
             step = (
                 rerun_survivors
                 if args.survivors
