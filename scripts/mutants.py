@@ -1267,6 +1267,48 @@ MUTANTS: list[Mutant] = [
         "if not 0 <= args.port < 65535:",
         ("tests/serve/test_command.py", "-k", "port_range"),
     ),
+    Mutant(
+        "i27-mut-drain-bound-less-the-answer",
+        "issue 27 (cosmic-ray): a body's rest is bounded by 1 MiB less what the answer took: "
+        "legacy's trailing JSON of a long answer closes its connection",
+        "scraper/http.py",
+        "        limit = DRAIN_BYTES + resp.content.total_bytes\n",
+        "        limit = DRAIN_BYTES - resp.content.total_bytes\n",
+        ("tests/provider/test_body_end.py", "-k", "1_mib and long"),
+    ),
+    Mutant(
+        "i27-mut-drain-reads-past-its-bound",
+        "issue 27 (cosmic-ray): a body's rest over its 1 MiB bound is read on, its connection kept",
+        "scraper/http.py",
+        'over its bound: closing its connection")\n                    break\n',
+        'over its bound: closing its connection")\n                    continue\n',
+        ("tests/provider/test_body_end.py", "-k", "1_mib and over"),
+    ),
+    Mutant(
+        "i27-mut-drain-bound-under-a-second-closes",
+        "issue 27 (cosmic-ray): a drain_timeout under a second closes every body not yet ended",
+        "scraper/http.py",
+        "config.drain_timeout <= 0",
+        "config.drain_timeout <= 1",
+        ("tests/provider/test_body_end.py", "-k", "under_a_second"),
+    ),
+    Mutant(
+        "i27-mut-pool-close-waits-out-its-drains",
+        "issue 27 (cosmic-ray): closing the pool waits for its drains to end instead of "
+        "cancelling them (up to drain_timeout)",
+        "scraper/http.py",
+        "        for task in drains:\n            task.cancel()",
+        "        for task in []:\n            task.cancel()",
+        ("tests/provider/test_body_end.py", "-k", "closing_the_pool and legacy"),
+    ),
+    Mutant(
+        "i27-mut-one-loops-close-breaks-another",
+        "issue 27 (cosmic-ray): closing one event loop's pool makes another loop's close fail",
+        "scraper/http.py",
+        "if _LAST is not None and _LAST[1] is pools:",
+        "if _LAST is not None or _LAST[1] is pools:",
+        ("tests/provider/test_pool.py", "-k", "any_order"),
+    ),
     # -- issue 25: a body's end belongs to the pool ------------------------------------
     Mutant(
         "i25-no-drain",

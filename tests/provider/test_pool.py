@@ -218,6 +218,27 @@ async def test_close_pools_closes_this_loops_connections_now(cache_dir: Path) ->
         assert wire.idle_closed == 0
 
 
+async def test_each_loops_pool_closes_on_its_own_in_any_order(cache_dir: Path) -> None:
+    # Two event loops, each with its pool; the one asked last (its pool the fast
+    # path's) is closed after the other: closing one leaves the other's close whole.
+    async with (
+        sandbox.running(generation="legacy", keep_alive=True) as site,
+        relay(port_of(site.url)) as wire,
+    ):
+        provider = provider_for(wire.url(), cache_dir)
+        other = asyncio.new_event_loop()
+        try:
+            assert await chat(provider) == ANSWER
+            assert await asyncio.to_thread(other.run_until_complete, chat(provider)) == ANSWER
+            await close_pools()  # this loop's, while the other loop's pool was asked last
+            await asyncio.to_thread(other.run_until_complete, close_pools())
+            assert await asyncio.to_thread(other.run_until_complete, chat(provider)) == ANSWER
+            assert wire.connections == 3  # the other loop's close closed its pool too
+        finally:
+            await asyncio.to_thread(other.run_until_complete, close_pools())
+            other.close()
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [("PROVIDER_MAX_CONNECTIONS", "many"), ("PROVIDER_KEEPALIVE_TIMEOUT", "-1")],
