@@ -1309,6 +1309,33 @@ MUTANTS: list[Mutant] = [
         "if _LAST is not None or _LAST[1] is pools:",
         ("tests/provider/test_pool.py", "-k", "any_order"),
     ),
+    Mutant(
+        "i27-mut-keepalive-0-still-drains",
+        "issue 27 (cosmic-ray): keepalive_timeout=0 (or drain_timeout=0) alone still drains a "
+        "body in the background, holding its connection up to drain_timeout",
+        "scraper/http.py",
+        "config.drain_timeout <= 0 or config.keepalive_timeout <= 0:",
+        "config.drain_timeout <= 0 and config.keepalive_timeout <= 0:",
+        ("tests/provider/test_body_end.py", "-k", "bound_of_0"),
+    ),
+    Mutant(
+        "i27-mut-finished-loop-kept-alive",
+        "issue 27 (cosmic-ray): a finished event loop's pool stays in the weak dictionary, "
+        "keeping the loop (its sessions refer to it) alive for good",
+        "scraper/http.py",
+        "        if _POOLS.get(loop) is pools:\n",
+        "        if _POOLS.get(loop) is not pools:\n",
+        ("tests/provider/test_pool.py", "-k", "let_go"),
+    ),
+    Mutant(
+        "i27-mut-drain-end-raises-in-the-loop",
+        "issue 27 (cosmic-ray): a drain's end forgets the other drains of its session and, "
+        "cancelled by the pool's close, raises KeyError into the event loop's log",
+        "scraper/http.py",
+        "if not drains and self.drains.get(session) is drains:",
+        "if not drains or self.drains.get(session) is drains:",
+        ("tests/provider/test_body_end.py", "-k", "closing_the_pool and legacy"),
+    ),
     # -- issue 25: a body's end belongs to the pool ------------------------------------
     Mutant(
         "i25-no-drain",

@@ -10,6 +10,7 @@ the connections it accepted (``site.connections``).
 from __future__ import annotations
 
 import asyncio
+import logging
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
@@ -101,7 +102,7 @@ async def test_a_body_that_does_not_end_within_the_bound_is_closed(
 
 @pytest.mark.parametrize("generation", GENERATIONS)
 async def test_closing_the_pool_closes_a_body_being_drained(
-    generation: str, cache_dir: Path
+    generation: str, cache_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Neither the body nor its drain would end within the test's time by themselves.
     async with late_site(generation, 3600.0) as site:
@@ -113,6 +114,8 @@ async def test_closing_the_pool_closes_a_body_being_drained(
         # No drain task left, and the site sees its connection closed.
         assert drains_left() == []
         await until(lambda: site.hits["stream_hung_up"] == 1, "the pool closing the body")
+    # Quietly: no drain's end (its done callback) raised into the event loop's log.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 async def test_a_caller_that_stops_mid_answer_closes_the_connection_at_once(
@@ -189,6 +192,23 @@ async def test_a_bound_under_a_second_still_keeps_a_body_ending_within_it(
         )
         assert site.hits["stream_hung_up"] == 0
         assert site.connections == 1
+
+
+@pytest.mark.parametrize("setting", ["drain_timeout", "keepalive_timeout"])
+async def test_a_bound_of_0_closes_a_body_not_ended_with_the_answer(
+    setting: str, cache_dir: Path
+) -> None:
+    """Promise (PoolConfig): ``drain_timeout=0`` closes a body not ended with the
+    answer, ``keepalive_timeout=0`` every connection after its request: at once,
+    with no drain in the background."""
+    async with late_site("legacy", 60.0) as site:
+        provider = type("Closing", (provider_for(site.url, cache_dir),), {setting: 0})
+        assert await chat(provider) == ANSWER
+        assert drains_left() == []
+        await until(lambda: site.hits["stream_hung_up"] == 1, "the connection closing")
+        before = site.connections  # keepalive_timeout=0: the page had one of its own
+        assert await chat(provider) == ANSWER
+        assert site.connections == before + 1
 
 
 def test_the_drain_bounds_are_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,9 +10,11 @@ behind a CDN does (its default imitates PHP's server, which closes every reply).
 from __future__ import annotations
 
 import asyncio
+import gc
 import subprocess
 import sys
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -237,6 +239,23 @@ async def test_each_loops_pool_closes_on_its_own_in_any_order(cache_dir: Path) -
         finally:
             await asyncio.to_thread(other.run_until_complete, close_pools())
             other.close()
+
+
+def test_a_finished_loop_and_its_pool_are_let_go(cache_dir: Path) -> None:
+    # The pool's sessions refer to their loop: once asyncio.run() has closed the pool
+    # nothing of this library keeps either alive (a program running many loops, one
+    # after another, does not pile them up).
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    async def one_chat(url: str) -> str:
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        return await chat(provider_for(url, cache_dir))
+
+    with sandbox.serve_in_thread(generation="legacy", keep_alive=True) as site:
+        for _ in range(2):
+            assert asyncio.run(one_chat(site.url)) == ANSWER
+    gc.collect()
+    assert [ref() for ref in loops] == [None, None]
 
 
 @pytest.mark.parametrize(
