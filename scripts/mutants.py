@@ -1336,6 +1336,15 @@ MUTANTS: list[Mutant] = [
         "if not drains or self.drains.get(session) is drains:",
         ("tests/provider/test_body_end.py", "-k", "closing_the_pool and legacy"),
     ),
+    Mutant(
+        "i27-mut-form-post-drops-the-headers",
+        "issue 27 (cosmic-ray): the self-encoded form goes without the request's headers "
+        "(the User-Agent a clearance cookie is bound to, the Referer)",
+        "scraper/http.py",
+        'headers = {**(headers or {}), "Content-Type": FORM_TYPE}',
+        'headers = {**(headers and {}), "Content-Type": FORM_TYPE}',
+        ("tests/provider/test_pool.py", "-k", "form_post"),
+    ),
     # -- issue 25: a body's end belongs to the pool ------------------------------------
     Mutant(
         "i25-no-drain",

@@ -241,6 +241,11 @@ async def test_each_loops_pool_closes_on_its_own_in_any_order(cache_dir: Path) -
             other.close()
 
 
+def test_close_pools_on_a_loop_without_a_pool_does_nothing() -> None:
+    # Promise (close_pools): safe to call on a loop that made no request yet.
+    asyncio.run(close_pools())
+
+
 def test_a_finished_loop_and_its_pool_are_let_go(cache_dir: Path) -> None:
     # The pool's sessions refer to their loop: once asyncio.run() has closed the pool
     # nothing of this library keeps either alive (a program running many loops, one
@@ -446,3 +451,38 @@ def test_no_unclosed_session_warnings_under_w_error(tmp_path: Path) -> None:
     assert "Unclosed" not in done.stderr
     assert "Exception ignored" not in done.stderr
     assert done.stderr == ""
+
+
+async def test_a_form_post_carries_the_calls_headers_its_type_and_cookies() -> None:
+    # The chat's form is encoded by the client (issue 25): the request's own headers
+    # (the User-Agent a clearance cookie is bound to) go with the form's type and
+    # the call's cookies, with or without a cookie.
+    seen: list[tuple[dict[str, str], dict[str, str]]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        form = await request.post()
+        seen.append((dict(request.headers), {k: str(v) for k, v in form.items()}))
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/chat", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    site = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    headers = {"User-Agent": "Agent/1.0", "Referer": f"{site}/page/"}
+    try:
+        for cookies in ([Cookie("who", "alice", "127.0.0.1", "/")], []):
+            client = borrow(site, None, cookies=cookies)
+            async with client.post(
+                f"{site}/chat", data={"message": "a b+c"}, headers=headers
+            ) as resp:
+                assert resp.status == 200
+        for (sent, form), cookie in zip(seen, ["who=alice", None], strict=True):
+            assert sent["User-Agent"] == "Agent/1.0"
+            assert sent["Referer"] == f"{site}/page/"
+            assert sent["Content-Type"] == "application/x-www-form-urlencoded"
+            assert sent.get("Cookie") == cookie
+            assert form == {"message": "a b+c"}
+    finally:
+        await runner.cleanup()
