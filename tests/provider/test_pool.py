@@ -287,6 +287,14 @@ async def test_an_untrusted_certificate_names_the_host(
         assert sum(site.hits.values()) == 0
 
 
+async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    """``app`` on a loopback port of its own: (its runner, to clean up; its origin)."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+
 async def test_one_callers_cookies_never_reach_another_callers_request() -> None:
     seen: list[tuple[str, str]] = []
     peers: set[int] = set()
@@ -301,10 +309,7 @@ async def test_one_callers_cookies_never_reach_another_callers_request() -> None
 
     app = web.Application()
     app.router.add_get("/", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    site = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    runner, site = await serve(app)
     try:
         alice = borrow(site, None, cookies=[Cookie("who", "alice", "127.0.0.1", "/")])
         bob = borrow(site, None, cookies=[Cookie("who", "bob", "127.0.0.1", "/")])
@@ -343,10 +348,7 @@ async def cookie_echo() -> tuple[web.AppRunner, str, list[str]]:
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}", seen
+    return (*await serve(app), seen)
 
 
 async def test_calls_with_other_cookies_to_the_same_url_each_send_their_own() -> None:
@@ -466,10 +468,7 @@ async def test_a_form_post_carries_the_calls_headers_its_type_and_cookies() -> N
 
     app = web.Application()
     app.router.add_post("/chat", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    site = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    runner, site = await serve(app)
     headers = {"User-Agent": "Agent/1.0", "Referer": f"{site}/page/"}
     try:
         for cookies in ([Cookie("who", "alice", "127.0.0.1", "/")], []):
