@@ -167,9 +167,12 @@ async def test_idle_connections_close_after_the_keepalive_timeout(cache_dir: Pat
     ):
         provider = provider_for(wire.url(), cache_dir, keepalive_timeout=0.2)
         assert await chat(provider) == ANSWER
+        # The cold chat's page may have had a connection of its own (on a loaded
+        # machine its parse can outlast 0.2 s): count from the chat on.
+        before = wire.connections
         await asyncio.sleep(0.3)
         assert await chat(provider) == ANSWER
-        assert wire.connections == 2  # the client dropped the idle one itself
+        assert wire.connections == before + 1  # the client dropped the idle one itself
         assert wire.idle_closed == 0
 
 
