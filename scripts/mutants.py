@@ -1343,6 +1343,84 @@ MUTANTS: list[Mutant] = [
         "raise APIError(401, \"'model' must be a string\"",
         ("tests/serve/test_openai.py", "-k", "each_bad_request_field"),
     ),
+    Mutant(
+        "i27-mut-drain-bound-less-the-answer",
+        "issue 27 (cosmic-ray): a body's rest is bounded by 1 MiB less what the answer took: "
+        "legacy's trailing JSON of a long answer closes its connection",
+        "scraper/http.py",
+        "        limit = DRAIN_BYTES + resp.content.total_bytes\n",
+        "        limit = DRAIN_BYTES - resp.content.total_bytes\n",
+        ("tests/provider/test_body_end.py", "-k", "1_mib and long"),
+    ),
+    Mutant(
+        "i27-mut-drain-reads-past-its-bound",
+        "issue 27 (cosmic-ray): a body's rest over its 1 MiB bound is read on, its connection kept",
+        "scraper/http.py",
+        'over its bound: closing its connection")\n                    break\n',
+        'over its bound: closing its connection")\n                    continue\n',
+        ("tests/provider/test_body_end.py", "-k", "1_mib and over"),
+    ),
+    Mutant(
+        "i27-mut-drain-bound-under-a-second-closes",
+        "issue 27 (cosmic-ray): a drain_timeout under a second closes every body not yet ended",
+        "scraper/http.py",
+        "config.drain_timeout <= 0",
+        "config.drain_timeout <= 1",
+        ("tests/provider/test_body_end.py", "-k", "under_a_second"),
+    ),
+    Mutant(
+        "i27-mut-pool-close-waits-out-its-drains",
+        "issue 27 (cosmic-ray): closing the pool waits for its drains to end instead of "
+        "cancelling them (up to drain_timeout)",
+        "scraper/http.py",
+        "        for task in drains:\n            task.cancel()",
+        "        for task in []:\n            task.cancel()",
+        ("tests/provider/test_body_end.py", "-k", "closing_the_pool and legacy"),
+    ),
+    Mutant(
+        "i27-mut-one-loops-close-breaks-another",
+        "issue 27 (cosmic-ray): closing one event loop's pool makes another loop's close fail",
+        "scraper/http.py",
+        "if _LAST is not None and _LAST[1] is pools:",
+        "if _LAST is not None or _LAST[1] is pools:",
+        ("tests/provider/test_pool.py", "-k", "any_order"),
+    ),
+    Mutant(
+        "i27-mut-keepalive-0-still-drains",
+        "issue 27 (cosmic-ray): keepalive_timeout=0 (or drain_timeout=0) alone still drains a "
+        "body in the background, holding its connection up to drain_timeout",
+        "scraper/http.py",
+        "config.drain_timeout <= 0 or config.keepalive_timeout <= 0:",
+        "config.drain_timeout <= 0 and config.keepalive_timeout <= 0:",
+        ("tests/provider/test_body_end.py", "-k", "bound_of_0"),
+    ),
+    Mutant(
+        "i27-mut-finished-loop-kept-alive",
+        "issue 27 (cosmic-ray): a finished event loop's pool stays in the weak dictionary, "
+        "keeping the loop (its sessions refer to it) alive for good",
+        "scraper/http.py",
+        "        if _POOLS.get(loop) is pools:\n",
+        "        if _POOLS.get(loop) is not pools:\n",
+        ("tests/provider/test_pool.py", "-k", "let_go"),
+    ),
+    Mutant(
+        "i27-mut-drain-end-raises-in-the-loop",
+        "issue 27 (cosmic-ray): a drain's end forgets the other drains of its session and, "
+        "cancelled by the pool's close, raises KeyError into the event loop's log",
+        "scraper/http.py",
+        "if not drains and self.drains.get(session) is drains:",
+        "if not drains or self.drains.get(session) is drains:",
+        ("tests/provider/test_body_end.py", "-k", "closing_the_pool and legacy"),
+    ),
+    Mutant(
+        "i27-mut-form-post-drops-the-headers",
+        "issue 27 (cosmic-ray): the self-encoded form goes without the request's headers "
+        "(the User-Agent a clearance cookie is bound to, the Referer)",
+        "scraper/http.py",
+        'headers = {**(headers or {}), "Content-Type": FORM_TYPE}',
+        'headers = {**(headers and {}), "Content-Type": FORM_TYPE}',
+        ("tests/provider/test_pool.py", "-k", "form_post"),
+    ),
     # -- issue 25: a body's end belongs to the pool ------------------------------------
     Mutant(
         "i25-no-drain",

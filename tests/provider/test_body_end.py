@@ -10,13 +10,14 @@ the connections it accepted (``site.connections``).
 from __future__ import annotations
 
 import asyncio
+import logging
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
 
 import sandbox
-from scraper.http import close_pools
+from scraper.http import DRAIN_WAIT, PoolConfig, close_pools
 from tests.conftest import USER, chat, provider_for
 from tests.proxies import http_proxy
 
@@ -101,16 +102,20 @@ async def test_a_body_that_does_not_end_within_the_bound_is_closed(
 
 @pytest.mark.parametrize("generation", GENERATIONS)
 async def test_closing_the_pool_closes_a_body_being_drained(
-    generation: str, cache_dir: Path
+    generation: str, cache_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with late_site(generation, 60.0) as site:
-        provider = type("Slow", (provider_for(site.url, cache_dir),), {"drain_timeout": 30.0})
+    # Neither the body nor its drain would end within the test's time by themselves.
+    async with late_site(generation, 3600.0) as site:
+        provider = type("Slow", (provider_for(site.url, cache_dir),), {"drain_timeout": 3600.0})
         assert await chat(provider) == ANSWER
         assert len(drains_left()) == 1  # the body's rest is being read
-        await close_pools()
+        async with asyncio.timeout(10):  # the close cancels the drain, not waits it out
+            await close_pools()
         # No drain task left, and the site sees its connection closed.
         assert drains_left() == []
         await until(lambda: site.hits["stream_hung_up"] == 1, "the pool closing the body")
+    # Quietly: no drain's end (its done callback) raised into the event loop's log.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 async def test_a_caller_that_stops_mid_answer_closes_the_connection_at_once(
@@ -144,3 +149,72 @@ async def test_through_a_proxy_warm_chats_keep_the_tunnel(
         # One CONNECT tunnel for the page and every chat.
         assert len(proxy.targets) == 1
         assert site.connections == 1
+
+
+KIB = 1024
+
+
+@pytest.mark.parametrize(
+    ("fields", "connections"),
+    [
+        # Legacy's trailing JSON repeats the answer: a long one (600 KB) is drained
+        # and its connection kept, the bound being 1 MiB on top of what the answer took.
+        ({"answer_bytes": 600_000, "delta_chars": 4096}, 1),
+        # 1.8.79's trailing JSON also carries the bot's system prompt: 768 KiB of it
+        # is under the bound (kept), 1.5 MiB over it (closed, the next chat on a new one).
+        ({"greeting_message": "x" * (768 * KIB)}, 1),
+        ({"greeting_message": "x" * (1536 * KIB)}, 2),
+    ],
+    ids=["long-answer", "rest-under-1MiB", "rest-over-1MiB"],
+)
+async def test_a_bodys_rest_is_drained_up_to_1_mib_past_the_answer(
+    fields: dict[str, object], connections: int, cache_dir: Path
+) -> None:
+    async with late_site("legacy", 0.01, release="1.8.79", **fields) as site:
+        provider = type("Roomy", (provider_for(site.url, cache_dir),), {"drain_timeout": 30.0})
+        for _ in range(2):
+            assert (await chat(provider)).startswith("You said: Hello sandbox")
+            await until(lambda: not drains_left(), "the body's rest drained or closed")
+        assert site.connections == connections
+
+
+@pytest.mark.parametrize("setting", ["drain_timeout", "keepalive_timeout"])
+async def test_a_bound_under_a_second_still_keeps_a_body_ending_within_it(
+    setting: str, cache_dir: Path
+) -> None:
+    # 0.9 s against an end 0.01 s after the answer: the body is drained, not closed.
+    async with late_site("legacy", 0.01) as site:
+        provider = type("Short", (provider_for(site.url, cache_dir),), {setting: 0.9})
+        for _ in range(3):
+            assert await chat(provider) == ANSWER
+        await until(
+            lambda: site.ended + site.hits["stream_hung_up"] == 3, "the bodies' ends or closes"
+        )
+        assert site.hits["stream_hung_up"] == 0
+        assert site.connections == 1
+
+
+@pytest.mark.parametrize("setting", ["drain_timeout", "keepalive_timeout"])
+async def test_a_bound_of_0_closes_a_body_not_ended_with_the_answer(
+    setting: str, cache_dir: Path
+) -> None:
+    """Promise (PoolConfig): ``drain_timeout=0`` closes a body not ended with the
+    answer, ``keepalive_timeout=0`` every connection after its request: at once,
+    with no drain in the background."""
+    async with late_site("legacy", 60.0) as site:
+        provider = type("Closing", (provider_for(site.url, cache_dir),), {setting: 0})
+        assert await chat(provider) == ANSWER
+        assert drains_left() == []
+        await until(lambda: site.hits["stream_hung_up"] == 1, "the connection closing")
+        before = site.connections  # keepalive_timeout=0: the page had one of its own
+        assert await chat(provider) == ANSWER
+        assert site.connections == before + 1
+
+
+def test_the_drain_bounds_are_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Promise (docs/connections.md): a body's rest is read within ``drain_timeout``
+    seconds, default 2, and a chat waits at most 0.5 s for the last one's body."""
+    for name in ("PROVIDER_MAX_CONNECTIONS", "PROVIDER_KEEPALIVE_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    assert PoolConfig.resolve() == PoolConfig(100, 60.0, 2.0)
+    assert DRAIN_WAIT == 0.5
