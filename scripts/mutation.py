@@ -204,6 +204,13 @@ MODULES: dict[str, Target] = {
         ),
         timeout=30,
     ),
+    # The Responses API: its refusals (400s naming the parameter), the response object
+    # and its stream events in order, the kept conversation.
+    "provider/commands/serve/_responses.py": Target(
+        ("tests/serve/test_responses.py",),
+        timeout=40,
+        skip_operators=SUFFICIENT,
+    ),
 }
 
 #: ``|`` is used only in types here: annotations (never evaluated, under
