@@ -314,7 +314,7 @@ async def test_the_response_object_says_what_was_asked(served: Served) -> None:
         status, first = await post(s, {**asked, "input": "Hello sandbox"})
         assert status == 200, first
         status, then = await post(
-            s, {"model": "", "input": "again", "previous_response_id": first["id"]}
+            s, {"model": "", "input": "thanks!", "previous_response_id": first["id"]}
         )
         assert status == 200, then
     said = "You said: Assistant:"
@@ -362,6 +362,8 @@ async def test_the_response_object_says_what_was_asked(served: Served) -> None:
     }
     assert then["previous_response_id"] == first["id"] and then["instructions"] is None
     assert then["metadata"] == {} and then["id"] != first["id"]
+    # 13 + 20 + 7 = 40 characters of earlier and new turns: exactly 10 tokens, not 11.
+    assert then["usage"]["input_tokens"] == 10
     assert then["output"][0]["id"] != message["id"]
 
 
