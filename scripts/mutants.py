@@ -1421,6 +1421,49 @@ MUTANTS: list[Mutant] = [
         'headers = {**(headers and {}), "Content-Type": FORM_TYPE}',
         ("tests/provider/test_pool.py", "-k", "form_post"),
     ),
+    Mutant(
+        "i27-mut-responses-usage-rounded-down",
+        "issue 27 (cosmic-ray): the Responses API's input_tokens rounded down, not up "
+        "(characters / 4)",
+        "provider/commands/serve/_responses.py",
+        'prompt = -(-sum(len(m["content"]) for m in self.messages) // CHARS_PER_TOKEN)',
+        'prompt = sum(len(m["content"]) for m in self.messages) // CHARS_PER_TOKEN',
+        ("tests/serve/test_responses.py", "-k", "response_object_says"),
+    ),
+    Mutant(
+        "i27-mut-responses-verbosity-refused",
+        "issue 27 (cosmic-ray): a plain-text format with a verbosity hint refused as a "
+        "structured output",
+        "provider/commands/serve/_responses.py",
+        'return value.get("format") in (None, {"type": "text"}) and set(value) <= {',
+        'return value.get("format") in (None, {"type": "text"}) and set(value) < {',
+        ("tests/serve/test_responses.py", "-k", "ask_for_nothing"),
+    ),
+    Mutant(
+        "i27-mut-responses-bad-type-not-a-400",
+        "issue 27 (cosmic-ray): a 'metadata' that is no object answered 401, not 400",
+        "provider/commands/serve/_responses.py",
+        "raise APIError(400, \"'metadata' must be an object\"",
+        "raise APIError(401, \"'metadata' must be an object\"",
+        ("tests/serve/test_responses.py", "-k", "malformed"),
+    ),
+    Mutant(
+        "i27-mut-responses-failure-called-a-rate-limit",
+        "issue 27 (cosmic-ray): a stream's failure (a timeout) called rate_limit_exceeded "
+        "in its response.failed",
+        "provider/commands/serve/_responses.py",
+        '"rate_limit_exceeded" if error.status == 429 else "server_error"',
+        '"rate_limit_exceeded" if error.status != 429 else "server_error"',
+        ("tests/serve/test_responses.py", "-k", "failure_mid_stream"),
+    ),
+    Mutant(
+        "i27-mut-responses-event-wrong-output-index",
+        "issue 27 (cosmic-ray): the stream's text events name output 1, not the one message",
+        "provider/commands/serve/_responses.py",
+        '"output_index": 0, "content_index": 0}',
+        '"output_index": 1, "content_index": 0}',
+        ("tests/serve/test_responses.py", "-k", "streamed_response"),
+    ),
     # -- issue 25: a body's end belongs to the pool ------------------------------------
     Mutant(
         "i25-no-drain",

@@ -92,6 +92,21 @@ async def test_streamed_response_is_typed_events_in_order(generation: str, serve
     assert done.response.usage is not None
     assert done.response.usage.output_tokens == -(-len(text) // 4)
     assert events[0].type == "response.created" and events[0].response.id == done.response.id
+    # Every event names the one message and its one text part; nothing is final early.
+    (item,) = done.response.output
+    for e in events[2:-1]:
+        assert e.output_index == 0 and getattr(e, "content_index", 0) == 0, e
+        assert getattr(e, "item_id", item.id) == item.id, e
+    for e in events[:2]:
+        early = e.response
+        assert early.status == "in_progress" and early.output == [] and early.usage is None
+        assert early.completed_at is None
+    added, part_added = events[2:4]
+    text_done, part_done, item_done = events[-4:-1]
+    assert added.item.status == "in_progress" and added.item.content == []
+    assert part_added.part.text == ""
+    assert text_done.text == text and part_done.part.text == text
+    assert item_done.item.status == "completed" and item_done.item.id == item.id
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -215,6 +230,153 @@ async def test_what_the_site_cannot_honour_is_a_400(
     assert error["param"] == param and says in error["message"], error
 
 
+async def post(s: Served, body: object) -> tuple[int, dict[str, Any]]:
+    """The raw status and JSON body of one ``POST /v1/responses``."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            s.server.base_url + "/responses",
+            json=body,
+            headers={"Authorization": f"Bearer {KEY}"},
+        ) as response,
+    ):
+        return response.status, await response.json()
+
+
+#: (body, param, code, says): each a 400 naming what is wrong and where.
+MALFORMED: list[tuple[dict[str, Any] | list[Any], str | None, str | None, str]] = [
+    ([], None, "invalid_request", "JSON object"),
+    ({"model": 5}, "model", "invalid_type", "'model' must be a string"),
+    ({"instructions": 5}, "instructions", "invalid_type", "'instructions' must be a string"),
+    ({"stream": "yes"}, "stream", "invalid_type", "'stream' must be true or false"),
+    ({"store": 1}, "store", "invalid_type", "'store' must be true or false"),
+    ({"previous_response_id": 5}, "previous_response_id", "invalid_type", "must be a string"),
+    ({"metadata": "x"}, "metadata", "invalid_type", "'metadata' must be an object"),
+    ({"input": ["x"]}, "input[0]", None, "input[0] must be an object"),
+    ({"input": [{"role": "user", "content": 5}]}, "input[0]", None, "a string or an array"),
+    (
+        {"input": [{"role": "user", "content": ["x"]}]},
+        "input[0].content",
+        None,
+        "input[0].content[0] is a 'str' part",
+    ),
+    ({"text": "plain"}, "text", None, "plain text only"),
+    ({"text": {"verbosity": "low", "stop": ["x"]}}, "text", None, "plain text only"),
+    ({"background": 0}, "background", None, "background mode"),  # 0 is not false here
+    ({"top_logprobs": 2}, "top_logprobs", None, "log probabilities"),
+    ({"tool_choice": "auto", "seed": 1}, "seed", "unsupported_parameter", "ignores"),
+]
+
+
+async def test_a_malformed_request_is_a_400_naming_what_and_where(served: Served) -> None:
+    async with served() as s:
+        for extra, param, code, says in MALFORMED:
+            body = extra if isinstance(extra, list) else {"model": "", "input": "hi", **extra}
+            status, answer = await post(s, body)
+            error = answer["error"]
+            assert (status, error["param"]) == (400, param), (extra, answer)
+            assert error["code"] == code and says in error["message"], (extra, answer)
+        assert not s.site.prompts  # refused before the site was asked
+
+
+#: Each asks for nothing the site lacks: answered, not refused.
+HARMLESS: list[dict[str, Any]] = [
+    {
+        "tools": [],
+        "tool_choice": "auto",
+        "include": [],
+        "reasoning": {},
+        "background": False,
+        "top_logprobs": 0,
+        "text": {"format": {"type": "text"}, "verbosity": "low"},
+        # and the hints the site has no knob for
+        "temperature": 0.2,
+        "top_p": 0.9,
+        "max_output_tokens": 50,
+        "user": "u",
+        "safety_identifier": "s",
+        "prompt_cache_key": "k",
+        "prompt_cache_retention": "24h",
+        "service_tier": "auto",
+        "truncation": "disabled",
+        "parallel_tool_calls": False,
+        "stream_options": {"include_obfuscation": False},
+        "metadata": {},
+    },
+    {"tool_choice": "none", "text": {"format": {"type": "text"}}},
+    {"text": {}, "reasoning": None, "tools": None, "tool_choice": None, "include": None},
+    {"text": {"verbosity": "high"}, "background": None, "top_logprobs": None},
+]
+
+
+async def test_values_that_ask_for_nothing_are_answered(served: Served) -> None:
+    async with served() as s:
+        for extra in HARMLESS:
+            status, answer = await post(s, {"model": "", "input": "Hello sandbox", **extra})
+            assert status == 200 and answer["status"] == "completed", (extra, answer)
+        assert len(s.site.prompts) == len(HARMLESS)
+
+
+async def test_the_response_object_says_what_was_asked(served: Served) -> None:
+    """The whole body, read raw: what was asked echoed, the rest OpenAI's plain-text shape."""
+    async with served() as s:
+        asked = {"model": "", "instructions": "Be kind!", "metadata": {"k": "v"}}
+        status, first = await post(s, {**asked, "input": "Hello sandbox"})
+        assert status == 200, first
+        status, then = await post(
+            s, {"model": "", "input": "thanks!", "previous_response_id": first["id"]}
+        )
+        assert status == 200, then
+    said = "You said: Assistant:"
+    message = first["output"][0]
+    assert message == {
+        "type": "message",
+        "id": message["id"],
+        "role": "assistant",
+        "status": "completed",
+        "content": [{"type": "output_text", "text": said, "annotations": [], "logprobs": []}],
+    }
+    assert first["created_at"] <= first["completed_at"]
+    # Characters / 4, rounded up: "Be kind!" and "Hello sandbox" are 21 characters.
+    assert first["usage"] == {
+        "input_tokens": 6,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": 5,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 11,
+        "estimated": True,
+    }
+    fixed = {k: v for k, v in first.items() if k not in ("id", "created_at", "completed_at")}
+    assert fixed == {
+        "object": "response",
+        "status": "completed",
+        "error": None,
+        "incomplete_details": None,
+        "instructions": "Be kind!",
+        "max_output_tokens": None,
+        "metadata": {"k": "v"},
+        "model": first["model"],
+        "output": [message],
+        "parallel_tool_calls": False,
+        "previous_response_id": None,
+        "reasoning": {"effort": None, "summary": None},
+        "store": True,
+        "temperature": None,
+        "text": {"format": {"type": "text"}},
+        "tool_choice": "none",
+        "tools": [],
+        "top_p": None,
+        "truncation": "disabled",
+        "usage": first["usage"],
+        "user": None,
+    }
+    assert then["previous_response_id"] == first["id"] and then["instructions"] is None
+    assert then["metadata"] == {} and then["id"] != first["id"]
+    # 13 + 20 + 7 = 40 characters of earlier and new turns: exactly 10 tokens, not 11.
+    assert then["usage"]["input_tokens"] == 10
+    assert then["output"][0]["id"] != message["id"]
+
+
 @pytest.mark.parametrize("stream", [False, True])
 async def test_unknown_model_lists_the_models_offered(stream: bool, served: Served) -> None:
     async with served() as s:
@@ -259,6 +421,10 @@ async def test_a_failure_mid_stream_is_error_then_response_failed(served: Served
     assert events[-2].code == "timeout"  # type: ignore[union-attr]
     failed = events[-1].response  # type: ignore[union-attr]
     assert failed.status == "failed" and failed.error is not None
+    # A timeout is the server's error (only a rate limit is "rate_limit_exceeded", and
+    # that arrives before the first chunk, as an HTTP 429), with the error event's text.
+    assert failed.error.code == "server_error"
+    assert failed.error.message == events[-2].message
     assert "completed" not in kinds and "response.completed" not in wire
     assert wire.rstrip().endswith("}") and "event: response.failed" in wire
     assert 'route="/v1/responses"' in metrics
