@@ -1277,6 +1277,15 @@ MUTANTS: list[Mutant] = [
         ("tests/commands/test_commands.py", "-k", "bad_store_url_is_a_usage_error"),
     ),
     Mutant(
+        "i27-mut-health-never-fails-a-healthy-site",
+        "issue 27 (cosmic-ray, every operator): health --browser never calls a healthy "
+        "site's page a challenge (the verdict's kind compared as text, >= 'challenge')",
+        "provider/commands/health.py",
+        'if found.kind == "challenge" and args.browser == "never":',
+        'if found.kind >= "challenge" and args.browser == "never":',
+        ("tests/commands/test_commands.py", "-k", "forbids_only_what"),
+    ),
+    Mutant(
         "i27-mut-chat-first-chunk-as-a-ratio",
         "issue 27 (cosmic-ray, every operator): --json's first_chunk_seconds is the clock "
         "divided by the start (about 1.0 whatever the wait), not the time it took",

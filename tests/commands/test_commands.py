@@ -397,6 +397,34 @@ async def test_health_hard_block_is_unhealthy_with_a_junit_failure(
     assert failures[0].get("message") == data["steps"][-1]["error"] == failures[0].text
 
 
+@pytest.mark.parametrize(
+    ("protection", "code", "error_type"),
+    [
+        ({}, 0, None),
+        ({"hard_block": True}, 1, "BlockedError"),
+        ({"rate_limit": True}, 1, "RateLimitedError"),
+    ],
+    ids=["healthy", "blocked", "rate-limited"],
+)
+async def test_health_with_browser_never_forbids_only_what_a_challenge_needs(
+    protection: dict[str, bool], code: int, error_type: str | None, cache_dir: Path
+) -> None:
+    """Promise (``--browser never``: no browser, ever): it fails health only where the
+    site asks for the browser. A healthy site stays healthy; a block or a rate limit is
+    still named as itself at the verdict, not called a challenge (issue 27: cosmic-ray's
+    every-operator run put ``kind == "challenge"`` as ``>=`` / ``<=`` and ``!=`` as
+    ``<``, the kinds compared as text, and no test ran ``never`` off a challenge)."""
+    async with sandbox.running(generation="aipkit", **protection) as site:
+        result = await run(
+            "provider.health", "--url", site.url, "--browser", "never", "--no-chat", "--json"
+        )
+    assert result.code == code, result
+    steps = {s["name"]: s for s in result.json()["steps"]}
+    assert steps["verdict"]["ok"] is (error_type is None)
+    assert steps["verdict"].get("error_type") == error_type
+    assert ("credentials" in steps) is (error_type is None)
+
+
 async def test_health_times_its_steps_within_the_whole_and_counts_the_answer(
     cache_dir: Path,
 ) -> None:
