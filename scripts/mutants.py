@@ -1286,6 +1286,24 @@ MUTANTS: list[Mutant] = [
         ("tests/commands/test_commands.py", "-k", "forbids_only_what"),
     ),
     Mutant(
+        "i27-mut-serve-names-after-localhost-are-loopback",
+        "issue 27 (cosmic-ray, every operator): a host name sorting after 'localhost' "
+        "('nas', 'localhost.example.org') counts as loopback: served beyond it without a key",
+        "provider/commands/serve/_app.py",
+        'if host.lower() == "localhost":',
+        'if host.lower() >= "localhost":',
+        ("tests/serve/test_command.py", "-k", "loopback_addresses"),
+    ),
+    Mutant(
+        "i27-mut-serve-any-scheme-carries-the-key",
+        "issue 27 (cosmic-ray, every operator): the key under any scheme ('Token <key>') "
+        "passes, not only 'Bearer <key>'",
+        "provider/commands/serve/_app.py",
+        'if scheme.lower() != "bearer" or',
+        'if scheme.lower() is "bearer" or',
+        ("tests/serve/test_openai.py", "-k", "401_bad"),
+    ),
+    Mutant(
         "i27-mut-chat-first-chunk-as-a-ratio",
         "issue 27 (cosmic-ray, every operator): --json's first_chunk_seconds is the clock "
         "divided by the start (about 1.0 whatever the wait), not the time it took",

@@ -142,6 +142,29 @@ async def test_the_library_refuses_to_build_or_bind_beyond_loopback_without_a_ke
 def test_loopback_addresses() -> None:
     assert all(map(serve.is_loopback, ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"]))
     assert not any(map(serve.is_loopback, ["0.0.0.0", "::", "", "10.0.0.1", "example.org"]))
+    # Names sorting after "localhost", one starting with it among them: only the name
+    # itself is this machine (issue 27: cosmic-ray put '== "localhost"' as '>=').
+    assert not any(map(serve.is_loopback, ["localhost.example.org", "nas", "server.lan"]))
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "127.0.0.1"])
+async def test_the_server_names_the_address_it_bound(host: str, tmp_path: Path) -> None:
+    """``Server.url`` is where the server listens: the bound address and the port the
+    OS gave, for every interface (with its key) as for one (issue 27: cosmic-ray put
+    the bound address as its port, a crash, and no test bound every interface). The
+    test reaches it on loopback only."""
+    import aiohttp
+
+    from tests.conftest import provider_for
+
+    site = provider_for("http://127.0.0.1:9/chat/", tmp_path)
+    async with serve.running(site, host=host, api_key=KEY) as server:
+        scheme, _, rest = server.url.partition("://")
+        shown, _, port = rest.rpartition(":")
+        assert (scheme, shown) == ("http", host) and int(port) > 0
+        async with aiohttp.ClientSession() as http:
+            response = await http.get(f"http://127.0.0.1:{port}/health")
+            assert response.status == 200
 
 
 async def test_a_taken_port_is_one_error_line(tmp_path: Path) -> None:

@@ -229,6 +229,15 @@ async def test_401_bad_or_missing_key(stream: bool, served: Served) -> None:
             response = await http.get(s.server.base_url + "/models")  # no header at all
             assert response.status == 401
             assert response.headers["WWW-Authenticate"].startswith("Bearer")
+            # The right key under another scheme is no bearer key (issue 27: cosmic-ray
+            # put the scheme's '!= "bearer"' as '<', '>' and 'is'); the scheme's case is
+            # not its own (RFC 9110 11.1).
+            for scheme, status in (("Token", 401), ("Basic", 401), ("", 401), ("bEaReR", 200)):
+                response = await http.get(
+                    s.server.base_url + "/models",
+                    headers={"Authorization": f"{scheme} {KEY}".lstrip()},
+                )
+                assert response.status == status, scheme
         assert s.site.hits.total() == 0  # refused before the site was asked
     assert err.value.status_code == 401 and error_body(err.value)["code"] == "invalid_api_key"
 
