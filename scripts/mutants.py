@@ -1304,6 +1304,32 @@ MUTANTS: list[Mutant] = [
         ("tests/serve/test_openai.py", "-k", "401_bad"),
     ),
     Mutant(
+        "i27-mut-serve-late-sorting-part-taken",
+        "issue 27 (cosmic-ray, every operator): a content part whose type sorts after "
+        "'text' (video_url) is taken as text instead of refused",
+        "provider/commands/serve/_wire.py",
+        'part.get("type") != "text":',
+        'part.get("type") < "text":',
+        ("tests/serve/test_openai.py", "-k", "400_bad_request"),
+    ),
+    Mutant(
+        "i27-mut-serve-chunk-choice-index-1",
+        "issue 27 (cosmic-ray, every operator): a streamed chunk's one choice is index 1",
+        "provider/commands/serve/_wire.py",
+        '[{"index": 0, "delta": delta,',
+        '[{"index": 1, "delta": delta,',
+        ("tests/serve/test_openai.py", "-k", "streaming_completion"),
+    ),
+    Mutant(
+        "i27-mut-serve-streamed-usage-starts-at-minus-1",
+        "issue 27 (cosmic-ray, every operator): the streamed estimate counts one character "
+        "short",
+        "provider/commands/serve/_wire.py",
+        "    completion_chars: int = 0\n",
+        "    completion_chars: int = -1\n",
+        ("tests/serve/test_openai.py", "-k", "streamed_usage_counts"),
+    ),
+    Mutant(
         "i27-mut-chat-first-chunk-as-a-ratio",
         "issue 27 (cosmic-ray, every operator): --json's first_chunk_seconds is the clock "
         "divided by the start (about 1.0 whatever the wait), not the time it took",
