@@ -1322,8 +1322,7 @@ MUTANTS: list[Mutant] = [
     ),
     Mutant(
         "i27-mut-serve-streamed-usage-starts-at-minus-1",
-        "issue 27 (cosmic-ray, every operator): the streamed estimate counts one character "
-        "short",
+        "issue 27 (cosmic-ray, every operator): the streamed estimate counts one character short",
         "provider/commands/serve/_wire.py",
         "    completion_chars: int = 0\n",
         "    completion_chars: int = -1\n",
