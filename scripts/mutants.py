@@ -1329,6 +1329,15 @@ MUTANTS: list[Mutant] = [
         ("tests/serve/test_openai.py", "-k", "streamed_usage_counts"),
     ),
     Mutant(
+        "i27-mut-responses-late-sorting-item-taken",
+        "issue 27 (cosmic-ray, every operator): a Responses input item whose type sorts "
+        "after 'message' (reasoning) is taken as a message instead of refused",
+        "provider/commands/serve/_responses.py",
+        '        if kind != "message":',
+        '        if kind < "message":',
+        ("tests/serve/test_responses.py", "-k", "malformed"),
+    ),
+    Mutant(
         "i27-mut-chat-first-chunk-as-a-ratio",
         "issue 27 (cosmic-ray, every operator): --json's first_chunk_seconds is the clock "
         "divided by the start (about 1.0 whatever the wait), not the time it took",

@@ -265,6 +265,13 @@ MALFORMED: list[tuple[dict[str, Any] | list[Any], str | None, str | None, str]] 
     ({"background": 0}, "background", None, "background mode"),  # 0 is not false here
     ({"top_logprobs": 2}, "top_logprobs", None, "log probabilities"),
     ({"tool_choice": "auto", "seed": 1}, "seed", "unsupported_parameter", "ignores"),
+    # Only `text` takes an object of plain-text hints; another parameter's object, even
+    # one of those hints, is refused; so is an input item sorting after "message"
+    # (issue 27: cosmic-ray's every-operator run put `name == "text"` as `>=`, `<=`,
+    # `is not` and `kind != "message"` as `<`).
+    ({"tool_choice": {}}, "tool_choice", None, "cannot call tools"),
+    ({"reasoning": {"verbosity": "low"}}, "reasoning", None, "do not expose reasoning"),
+    ({"input": [{"type": "reasoning", "summary": []}]}, "input[0]", None, "'reasoning' item"),
 ]
 
 
