@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -64,9 +65,14 @@ def served(cache_dir: Path) -> Callable[..., contextlib.AbstractAsyncContextMana
     return start
 
 
+async def _holds(value: object) -> object:
+    return await value if inspect.isawaitable(value) else value
+
+
 async def wait_until(condition: Callable[[], object], seconds: float, what: str) -> None:
+    """Poll ``condition`` (a plain or an async callable) until it holds, within ``seconds``."""
     deadline = time.monotonic() + seconds
-    while not condition():
+    while not await _holds(condition()):
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {seconds} s: {what}")
         await asyncio.sleep(0.02)
