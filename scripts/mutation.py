@@ -476,23 +476,33 @@ def main() -> int:
     parser.add_argument("--only", action="append", default=[], help="modules naming this")
     parser.add_argument("--list", action="store_true", help="list the modules and exit")
     parser.add_argument("--score", action="store_true", help="print the kept sessions' scores")
-    parser.add_argument(
-        "--resume", action="store_true", help="run the kept sessions' pending mutants"
+    # What to run: one of these, or (none given) a fresh session.
+    steps = parser.add_mutually_exclusive_group()
+    steps.add_argument(
+        "--resume",
+        action="store_const",
+        dest="step",
+        const=resume,
+        help="run the kept sessions' pending mutants",
     )
-    parser.add_argument(
+    steps.add_argument(
         "--left-out",
-        action="store_true",
+        action="store_const",
+        dest="step",
+        const=run_left_out,
         help="run the mutants the kept sessions' operator sample left out",
+    )
+    steps.add_argument(
+        "--survivors",
+        action="store_const",
+        dest="step",
+        const=rerun_survivors,
+        help="run only the kept sessions' survivors again (after new tests)",
     )
     parser.add_argument(
         "--whole",
         action="store_true",
         help="ignore the modules' line samples (with --left-out: run the mutants off them too)",
-    )
-    parser.add_argument(
-        "--survivors",
-        action="store_true",
-        help="run only the kept sessions' survivors again (after new tests)",
     )
     args = parser.parse_args()
     # A second session's key (``scraper/http.py#pool``) is chosen only by a name that
@@ -526,16 +536,7 @@ def main() -> int:
         for module, target in chosen.items():
             if args.whole:
                 target = dataclasses.replace(target, lines=())
-            step = (
-                rerun_survivors
-                if args.survivors
-                else run_left_out
-                if args.left_out
-                else resume
-                if args.resume
-                else run
-            )
-            step(module, target, tree, sessions)
+            (args.step or run)(module, target, tree, sessions)
     finally:
         shutil.rmtree(tree, ignore_errors=True)
     print(f"mutation: sessions in {sessions}; survivors: cr-report --show-pending SESSION")
